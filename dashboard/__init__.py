@@ -1,0 +1,1 @@
+"""cmh-dashboard web app (Dash under gunicorn), reading only the published warehouse."""

@@ -1,0 +1,1 @@
+"""cmh-dashboard pipelines: synthetic extracts in, published indicator warehouse out."""

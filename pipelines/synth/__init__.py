@@ -1,0 +1,1 @@
+"""Synthetic MHSDS-style extract generator (no real patient data, ever)."""
