@@ -27,14 +27,25 @@ def _default_start() -> str:
 @main.command()
 @click.option("--scale", type=click.Choice(["demo", "icb", "national"]), default="demo", show_default=True)
 @click.option("--months", type=click.IntRange(1, 120), default=24, show_default=True)
-@click.option("--start", default=None, help="First reporting month YYYY-MM [default: 24 months before this month]")
+@click.option(
+    "--start", default=None, help="First reporting month YYYY-MM [default: 24 months before this month]"
+)
 @click.option("--seed", type=int, default=20190901, show_default=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("var/inbox"), show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True)
-@click.option("--mhsds-version", type=click.Choice(["5", "6"]), default="6", show_default=True,
-              help="5 writes the v5 field names (AttendOrDNACode, GMPCodeReg) and legacy team code C03")
-@click.option("--icbs", type=click.IntRange(1, None), default=None,
-              help="national only: generate just the first N ICBs (for measuring a fraction)")
+@click.option(
+    "--mhsds-version",
+    type=click.Choice(["5", "6"]),
+    default="6",
+    show_default=True,
+    help="5 writes the v5 field names (AttendOrDNACode, GMPCodeReg) and legacy team code C03",
+)
+@click.option(
+    "--icbs",
+    type=click.IntRange(1, None),
+    default=None,
+    help="national only: generate just the first N ICBs (for measuring a fraction)",
+)
 @click.option("--force", is_flag=True, help="Overwrite a non-empty --out folder")
 @click.option("--quiet", is_flag=True, help="No progress bar")
 def synth(scale, months, start, seed, out, fmt, mhsds_version, icbs, force, quiet) -> None:
@@ -49,8 +60,17 @@ def synth(scale, months, start, seed, out, fmt, mhsds_version, icbs, force, quie
         raise click.BadParameter(f"expected YYYY-MM, got {start!r}", param_hint="--start") from None
     if out.exists() and any(out.iterdir()) and not force:
         raise click.UsageError(f"{out} is not empty; pass --force to overwrite it")
-    cfg = SynthConfig(scale=scale, months=months, start=(year, month), seed=seed, out=out, fmt=fmt,
-                      mhsds_version=int(mhsds_version), icb_limit=icbs, progress=not quiet)
+    cfg = SynthConfig(
+        scale=scale,
+        months=months,
+        start=(year, month),
+        seed=seed,
+        out=out,
+        fmt=fmt,
+        mhsds_version=int(mhsds_version),
+        icb_limit=icbs,
+        progress=not quiet,
+    )
     summary = generate(cfg)
     click.echo(summary, err=False)
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 # ---------------------------------------------------------------------------------------------
 # Calendar
 
+
 def uniq_month_id(year: int, month: int) -> int:
     """MHSDS UniqMonthID: (year - 1900) * 12 + month - 3 (April 2025 = 1501)."""
     return (year - 1900) * 12 + month - 3
@@ -31,6 +32,7 @@ def month_end(year: int, month: int) -> dt.date:
 
 # ---------------------------------------------------------------------------------------------
 # Tables
+
 
 @dataclass(frozen=True)
 class Field:
@@ -254,10 +256,7 @@ TEAM_TYPES = (
     + ("Z01", "Z02")
 )
 
-SOURCE_OF_REFERRAL = (
-    "A1 A2 A3 A4 B1 B2 C1 C2 C3 D1 D2 E1 E2 E3 E4 E5 E6 F1 F2 F3 G1 G2 G3 G4 H1 H2 I1 I2 "
-    "M1 M2 M3 M4 M5 M6 M7 M8 N1 N2 N4 P1 Q1"
-).split()
+SOURCE_OF_REFERRAL = ["A1", "A2", "A3", "A4", "B1", "B2", "C1", "C2", "C3", "D1", "D2", "E1", "E2", "E3", "E4", "E5", "E6", "F1", "F2", "F3", "G1", "G2", "G3", "G4", "H1", "H2", "I1", "I2", "M1", "M2", "M3", "M4", "M5", "M6", "M7", "M8", "N1", "N2", "N4", "P1", "Q1"]
 SOURCE_EMERGENCY_JUSTICE = ("H1", "E1", "E2", "E3", "E4", "E5", "E6")
 SOURCE_SELF = ("B1", "B2")
 SOURCE_GP = ("A1",)

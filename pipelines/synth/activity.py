@@ -35,17 +35,24 @@ OUT_OF_SCOPE_SHARE = 0.15
 CASELOAD_MONTHS = 36  # referrals received up to 3 years before the window may still be open in it
 
 # team types: core CMH, access extras, and out-of-scope types (crisis, perinatal, memory, ...)
-TEAM_CODES = np.array(C.CORE_TEAM_TYPES + C.ACCESS_EXTRA_TEAM_TYPES + ("A02", "A07", "A11", "A17", "A18", "C02"))
-TEAM_P = np.array([0.16, 0.42, 0.02, 0.03, 0.05, 0.08, 0.04, 0.03, 0.05, 0.03, 0.04, 0.015, 0.02, 0.02, 0.02, 0.015])
+TEAM_CODES = np.array(
+    C.CORE_TEAM_TYPES + C.ACCESS_EXTRA_TEAM_TYPES + ("A02", "A07", "A11", "A17", "A18", "C02")
+)
+TEAM_P = np.array(
+    [0.16, 0.42, 0.02, 0.03, 0.05, 0.08, 0.04, 0.03, 0.05, 0.03, 0.04, 0.015, 0.02, 0.02, 0.02, 0.015]
+)
 TEAM_P_OLD = TEAM_P * np.array([1, 1, 1, 1, 1, 1, 1, 1, 0.1, 0.3, 1, 6, 1, 8, 1, 0])
 # median referral length in days by team type, lognormal sigma 0.8
 TEAM_MEDIAN_DAYS = np.array([90, 240, 700, 700, 180, 180, 365, 240, 1000, 270, 30, 200, 20, 120, 10, 250])
 IN_SCOPE = np.isin(TEAM_CODES, C.CORE_TEAM_TYPES + C.ACCESS_EXTRA_TEAM_TYPES)
 VCSE_TEAMS = np.isin(TEAM_CODES, ("A05", "A12", "A13"))
 
-SOURCES = np.array(["A1", "B1", "B2", "G4", "H1", "E1", "E2", "E3", "E5", "H2", "C1", "P1", "M7", "A3", "I2", "M4"])
-SOURCE_P = np.array([0.52, 0.10, 0.03, 0.05, 0.05, 0.012, 0.006, 0.006, 0.006, 0.06, 0.03, 0.05, 0.05, 0.02,
-                     0.005, 0.01])
+SOURCES = np.array(
+    ["A1", "B1", "B2", "G4", "H1", "E1", "E2", "E3", "E5", "H2", "C1", "P1", "M7", "A3", "I2", "M4"]
+)
+SOURCE_P = np.array(
+    [0.52, 0.10, 0.03, 0.05, 0.05, 0.012, 0.006, 0.006, 0.006, 0.06, 0.03, 0.05, 0.05, 0.02, 0.005, 0.01]
+)
 EMERG_JUSTICE = np.isin(SOURCES, C.SOURCE_EMERGENCY_JUSTICE)
 
 ETH_CODES = {  # codes within each group, and probabilities
@@ -181,11 +188,15 @@ def _people_and_referrals(rng, region: Region, win: Window):
     P.move_day = np.where(rng.random(n_people) < 0.03, rng.integers(win.start, win.end, n_people), -1)
     mapped = np.flatnonzero(prac_pcn != "")
     pick = rng.integers(0, len(mapped), n_people)
-    pick = np.where(mapped[pick] == P.practice, (pick + 1) % len(mapped), pick)  # a move is to another practice
+    pick = np.where(
+        mapped[pick] == P.practice, (pick + 1) % len(mapped), pick
+    )  # a move is to another practice
     P.new_practice = mapped[pick]
     P.la = region.lsoa_la[P.lsoa]
     P.lsoa_code = region.lsoa_codes[P.lsoa]
-    P.gender_id = np.where(rng.random(n_people) < 0.008, 3, np.where(rng.random(n_people) < 0.002, 4, P.gender + 1))
+    P.gender_id = np.where(
+        rng.random(n_people) < 0.008, 3, np.where(rng.random(n_people) < 0.002, 4, P.gender + 1)
+    )
     # characteristics a person would report (recorded or not is decided per provider at write time)
     young, old = P.age_band == 0, P.age_band == 2
     emp_p = np.array([0.21, 0.16, 0.05, 0.25, 0.08, 0.07, 0.02, 0.06, 0.10])
@@ -196,8 +207,18 @@ def _people_and_referrals(rng, region: Region, win: Window):
     P.disabled = rng.random(n_people) < (0.38 + 0.2 * old)
     P.disab_code = rng.integers(1, 11, n_people)
     P.second_disab = P.disabled & (rng.random(n_people) < 0.1)
-    so = np.array(["20430005", "89217008", "76102007", "42035005", "765288000", "1064711000000108",
-                   "729951000000104", "440583007"])
+    so = np.array(
+        [
+            "20430005",
+            "89217008",
+            "76102007",
+            "42035005",
+            "765288000",
+            "1064711000000108",
+            "729951000000104",
+            "440583007",
+        ]
+    )
     so_p = np.array([0.84, 0.02, 0.02, 0.04, 0.01, 0.01, 0.05, 0.01])
     P.sexor = so[_choice(rng, n_people, so_p)]
 
@@ -300,7 +321,12 @@ def _care_plans(rng, R):
     agreed = rng.random(len(idx)) < 0.85
     agreed_day = np.where(pre, last_update, created + rng.integers(0, 15, len(idx)))
     return SimpleNamespace(
-        ref=idx, created=created, last_update=last_update, pre=pre, agreed=agreed, agreed_day=agreed_day,
+        ref=idx,
+        created=created,
+        last_update=last_update,
+        pre=pre,
+        agreed=agreed,
+        agreed_day=agreed_day,
         ptype=np.where(rng.random(len(idx)) < 0.1, "12", "10"),
     )
 
@@ -354,8 +380,12 @@ def _proms(rng, R, P, K, win):
     phq = rng.random(n) < 0.1
     add(phq, "720433000", rng.integers(0, 28, n), t0)
     ref = np.concatenate(rows_ref)
-    S = SimpleNamespace(ref=ref, tool=np.concatenate(rows_tool).astype(str),
-                        score=np.concatenate(rows_score).astype(np.int64), day=np.concatenate(rows_day))
+    S = SimpleNamespace(
+        ref=ref,
+        tool=np.concatenate(rows_tool).astype(str),
+        score=np.concatenate(rows_score).astype(np.int64),
+        day=np.concatenate(rows_day),
+    )
     S.second = (rng.integers(9 * 3600, 18 * 3600, len(ref))).astype(np.int64)
     return S
 

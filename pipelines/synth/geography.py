@@ -108,12 +108,13 @@ def _westside_eastside() -> list[Neighbourhood]:
 
 
 def _random_neighbourhoods(rng: np.random.Generator, adults: int, places: list[str]) -> list[Neighbourhood]:
-    """Neighbourhoods of 30-50k adults with varied deprivation, ethnicity and age profiles."""
+    """Neighbourhoods (one PCN each) of 28-44k adults (~1,250 across England) with varied deprivation,
+    ethnicity and age profiles."""
     sizes = []
     left = adults
     while left > 0:
-        s = int(rng.integers(30_000, 50_001))
-        s = left if left - s < 30_000 else s
+        s = int(rng.integers(28_000, 44_001))
+        s = left if left - s < 28_000 else s
         sizes.append(s)
         left -= s
     out = []
@@ -209,7 +210,11 @@ def build_region(
                 )
         n_lsoa = max(4, round(nb.adults / ADULTS_PER_LSOA))
         la = f"E0{'6' if nb.place == neighbourhoods[0].place else '7'}000{100 + ni % 3 + 10 * (ni % 2):03d}"
-        quint = rng.choice(5, size=n_lsoa, p=np.array(nb.imd) / sum(nb.imd)) + 1
+        # quintiles shared out to the LSOAs in proportion (largest remainder), in random order
+        share = np.array(nb.imd) / sum(nb.imd) * n_lsoa
+        k = np.floor(share).astype(int)
+        k[np.argsort(-(share - k), kind="stable")[: n_lsoa - k.sum()]] += 1
+        quint = rng.permutation(np.repeat(np.arange(1, 6), k))
         dec = quint * 2 - rng.integers(0, 2, size=n_lsoa)
         for j in range(n_lsoa):
             lsoa_codes.append(codes.take("E01", 6, 0))
@@ -235,15 +240,32 @@ def build_region(
     mapped = [p for p in practices if p["pcn_code"]]
     if len(pcns) > 1:
         mover = mapped[int(rng.integers(0, len(mapped)))]
-        others = [p["code"] for p in pcns if p["code"] != mover["pcn_code"] and p["place_code"] == mover["place_code"]]
+        others = [
+            p["code"]
+            for p in pcns
+            if p["code"] != mover["pcn_code"] and p["place_code"] == mover["place_code"]
+        ]
         if others:
             moves.append({"code": mover["code"], "from": mover["pcn_code"], "to": others[0]})
     providers = [
-        {"code": provider_codes[0], "name": provider_names[0], "type": "NHS trust", "serves": [c for c, _ in places]},
-        {"code": provider_codes[1], "name": provider_names[1], "type": "VCSE",
-         "serves": [c for c, _ in places[: max(1, len(places) // 2)]]},
-        {"code": provider_codes[2], "name": provider_names[2], "type": "VCSE",
-         "serves": [c for c, _ in places[max(1, len(places) // 2):]] or [places[-1][0]]},
+        {
+            "code": provider_codes[0],
+            "name": provider_names[0],
+            "type": "NHS trust",
+            "serves": [c for c, _ in places],
+        },
+        {
+            "code": provider_codes[1],
+            "name": provider_names[1],
+            "type": "VCSE",
+            "serves": [c for c, _ in places[: max(1, len(places) // 2)]],
+        },
+        {
+            "code": provider_codes[2],
+            "name": provider_names[2],
+            "type": "VCSE",
+            "serves": [c for c, _ in places[max(1, len(places) // 2) :]] or [places[-1][0]],
+        },
     ]
     region = Region(
         icb_code=icb_code,
@@ -288,7 +310,9 @@ def _fill_cells(rng: np.random.Generator, region: Region, lsoa_nb: np.ndarray) -
     age = np.array([(nbs[i].young, 1 - nbs[i].young - nbs[i].old, nbs[i].old) for i in lsoa_nb])
     female = np.array([0.50, 0.505, 0.55])  # share female by age band
     # cell population = lsoa pop x age share x gender share x ethnicity share (older people are whiter)
-    age_eth_tilt = np.array([[0.85, 1.3, 1.2, 1.2, 1.3], [1.0, 1.0, 1.0, 1.0, 1.0], [1.15, 0.4, 0.6, 0.6, 0.5]])
+    age_eth_tilt = np.array(
+        [[0.85, 1.3, 1.2, 1.2, 1.3], [1.0, 1.0, 1.0, 1.0, 1.0], [1.15, 0.4, 0.6, 0.6, 0.5]]
+    )
     cells = []
     for a in range(3):
         e = eth * age_eth_tilt[a]
@@ -362,8 +386,9 @@ def synthetic_regions(seed_rng: np.random.Generator, scale: str) -> list[tuple[i
     return [(i, letters[i], int(adults[i])) for i in range(n)]
 
 
-def build_synthetic_region(rng: np.random.Generator, codes: CodeAllocator, index: int, icb_code: str,
-                           adults: int) -> Region:
+def build_synthetic_region(
+    rng: np.random.Generator, codes: CodeAllocator, index: int, icb_code: str, adults: int
+) -> Region:
     n_places = int(np.clip(round(adults / 400_000), 1, 6)) if adults > 600_000 else 2
     place_names = [f"{icb_code} Place {i + 1}" for i in range(n_places)]
     nbs = _random_neighbourhoods(rng, adults, place_names)

@@ -23,8 +23,13 @@ from pipelines.synth.activity import ATTEND, IN_SCOPE, MECH, SOURCES, TEAM_CODES
 from pipelines.synth.geography import Region
 
 EPOCH = np.datetime64("1970-01-01", "D")
-ARROW_TYPES = {"str": pa.string(), "int": pa.int64(), "date": pa.date32(), "ts": pa.timestamp("s"),
-               "dec": pa.float64()}
+ARROW_TYPES = {
+    "str": pa.string(),
+    "int": pa.int64(),
+    "date": pa.date32(),
+    "ts": pa.timestamp("s"),
+    "dec": pa.float64(),
+}
 # share of (person, provider) MPI records whose ethnicity is not known, by provider index
 ETH_UNKNOWN = (0.06, 0.10, None)  # None = the planted poor-recording provider (see PLANTED)
 RECORDED = {  # P(characteristic recorded) by provider index: trust, VCSE A, VCSE B
@@ -78,8 +83,15 @@ def _expand(start, end, win: Window):
 class RegionTables:
     """Pre-computes the month expansions for one region and yields per-month arrow tables."""
 
-    def __init__(self, rng: np.random.Generator, region: Region, sim: SimpleNamespace, win: Window,
-                 icb_index: int, resubmissions: int = 3):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        region: Region,
+        sim: SimpleNamespace,
+        win: Window,
+        icb_index: int,
+        resubmissions: int = 3,
+    ):
         self.rng, self.region, self.sim, self.win = rng, region, sim, win
         self.M = len(win.month_start) - 1
         self.prov_codes = np.array([p["code"] for p in region.providers])
@@ -100,8 +112,9 @@ class RegionTables:
         self.rm_ref, self.rm_month = _expand(R.received.astype(np.int64), r_end, win)
         # person-provider-months
         pp = R.person[self.rm_ref].astype(np.int64) * 3 + R.provider[self.rm_ref]
-        key = (self.rm_month.astype(np.int64) * 3 * P.n) + (R.provider[self.rm_ref].astype(np.int64) * P.n
-                                                           + R.person[self.rm_ref])
+        key = (self.rm_month.astype(np.int64) * 3 * P.n) + (
+            R.provider[self.rm_ref].astype(np.int64) * P.n + R.person[self.rm_ref]
+        )
         self.ppm_key = np.unique(key)
         self.ppm_month = self.ppm_key // (3 * P.n)
         self.ppm_prov = (self.ppm_key // P.n) % 3
@@ -160,7 +173,8 @@ class RegionTables:
         out["MHS001MPI"] = self._mpi(sel, m, umid)
         out["MHS002GP"] = self._gp(sel, m, umid)
         out["MHS004EmpStatus"], out["MHS007DisabilityType"], out["MHS011SocPerCircumstances"] = self._chars(
-            sel, m, umid)
+            sel, m, umid
+        )
         out["MHS101Referral"] = self._referrals(np.flatnonzero(self.rm_month == m), m, umid)
         out["MHS201CareContact"] = self._contacts(m, umid)
         out["MHS501HospProvSpell"] = self._spells(m, umid)
@@ -199,7 +213,11 @@ class RegionTables:
 
     def _person_cols(self, sel):
         person, prov = self.ppm_person[sel], self.ppm_prov[sel]
-        return person, prov, {"Person_ID": _strs(self.person_id[person]), "RecordNumber": _ints(self.ppm_recno[sel])}
+        return (
+            person,
+            prov,
+            {"Person_ID": _strs(self.person_id[person]), "RecordNumber": _ints(self.ppm_recno[sel])},
+        )
 
     def _mpi(self, sel, m, umid):
         person, prov, cols = self._person_cols(sel)
@@ -223,7 +241,9 @@ class RegionTables:
         mv = P.move_day[person]
         moved_before = (mv >= 0) & (mv < ms)
         moving_now = (mv >= ms) & (mv <= me)
-        code = np.where(moved_before, P.practice_codes[P.new_practice[person]], P.practice_codes[P.practice[person]])
+        code = np.where(
+            moved_before, P.practice_codes[P.new_practice[person]], P.practice_codes[P.practice[person]]
+        )
         code = np.where(P.sentinel[person], "V81999", code)
         end = np.full(len(sel), -1)
         end[moving_now] = mv[moving_now]
@@ -257,11 +277,15 @@ class RegionTables:
         dsel = np.flatnonzero(d_ok)
         second = dsel[P.second_disab[person[dsel]]]
         rows = np.sort(np.r_[dsel, second], kind="stable")
-        is_second = np.r_[np.zeros(len(dsel), bool), np.ones(len(second), bool)][np.argsort(np.r_[dsel, second],
-                                                                                             kind="stable")]
+        is_second = np.r_[np.zeros(len(dsel), bool), np.ones(len(second), bool)][
+            np.argsort(np.r_[dsel, second], kind="stable")
+        ]
         dp = person[rows]
-        code = np.where(P.disabled[dp], np.char.mod("%02d", np.where(is_second, P.disab_code[dp] % 10 + 1,
-                                                                     P.disab_code[dp])), "NN")
+        code = np.where(
+            P.disabled[dp],
+            np.char.mod("%02d", np.where(is_second, P.disab_code[dp] % 10 + 1, P.disab_code[dp])),
+            "NN",
+        )
         code = np.where(P.disabled[dp] & (P.disab_code[dp] == 10) & ~is_second, "XX", code)
         code = np.where((dp % 10 == 3) & ~is_second, "ZZ", code)  # deterministic ~10% "not stated"
         _, dpv, cols = self._person_cols(sel[rows])
@@ -280,7 +304,8 @@ class RegionTables:
         cols.update(self._sub_cols(spv, m, umid, len(rows)))
         cols["SocPerCircumstance"] = _strs(code)
         cols["SocPerCircumstanceRecTimestamp"] = pa.array(
-            (first[rows] * 86400 + 36000).astype("datetime64[s]"), pa.timestamp("s"))
+            (first[rows] * 86400 + 36000).astype("datetime64[s]"), pa.timestamp("s")
+        )
         soc = self._table("MHS011SocPerCircumstances", cols, len(rows))
         return emp, dis, soc
 
@@ -331,8 +356,12 @@ class RegionTables:
         cols["UniqServReqID"] = self._ref_ids(ref)
         cols["Person_ID"] = _strs(self.person_id[R.person[ref]])
         cols["CareContDate"] = _dates(K.day[idx])
-        cols["CareContTime"] = _strs(np.char.add(np.char.add(np.char.zfill((K.minute[idx] // 60).astype(str), 2), ":"),
-                                                 np.char.zfill((K.minute[idx] % 60).astype(str), 2)))
+        cols["CareContTime"] = _strs(
+            np.char.add(
+                np.char.add(np.char.zfill((K.minute[idx] // 60).astype(str), 2), ":"),
+                np.char.zfill((K.minute[idx] % 60).astype(str), 2),
+            )
+        )
         cols["AttendStatus"] = _codes(K.attend[idx], ATTEND)
         cols["ConsMechanismMH"] = _codes(K.mech[idx], MECH)
         cols["ClinContDurOfCareCont"] = _ints(K.duration[idx], mask=K.duration[idx] < 0)
@@ -365,8 +394,9 @@ class RegionTables:
         score = np.where(bad == 1, (S.score[idx] + 50).astype(str), score)
         score = np.where(bad == 2, "not done", score)
         cols["PersScore"] = _strs(score)
-        cols["AssToolCompTimestamp"] = pa.array((S.day[idx] * 86400 + S.second[idx]).astype("datetime64[s]"),
-                                                pa.timestamp("s"))
+        cols["AssToolCompTimestamp"] = pa.array(
+            (S.day[idx] * 86400 + S.second[idx]).astype("datetime64[s]"), pa.timestamp("s")
+        )
         self.stats["MHS606CodedScoreAssessmentRefer"]["invalid_scores"] += int((bad > 0).sum())
         return self._table("MHS606CodedScoreAssessmentRefer", cols, len(idx))
 
@@ -397,8 +427,12 @@ class RegionTables:
         """Month of every event, event-table faults, and the expansions of plans and spells."""
         K, S, R, CP, H = self.sim.K, self.sim.S, self.sim.R, self.sim.CP, self.sim.H
         rng = self.rng
-        self._k_month = np.where((K.day >= self.win.start) & (K.day <= self.win.end), self.win.month_of(K.day), -1)
-        self._s_month = np.where((S.day >= self.win.start) & (S.day <= self.win.end), self.win.month_of(S.day), -1)
+        self._k_month = np.where(
+            (K.day >= self.win.start) & (K.day <= self.win.end), self.win.month_of(K.day), -1
+        )
+        self._s_month = np.where(
+            (S.day >= self.win.start) & (S.day <= self.win.end), self.win.month_of(S.day), -1
+        )
         inv_p = np.array(RECORDED["prom_invalid"])[R.provider[S.ref]]
         u = rng.random(len(S.ref))
         self._s_invalid = np.where(u < inv_p * 0.7, 1, np.where(u < inv_p, 2, 0))
@@ -438,7 +472,9 @@ class RegionTables:
                 if name in ("MHS201CareContact", "MHS606CodedScoreAssessmentRefer") and sub.num_rows:
                     sub = sub.filter(pa.array(rng.random(sub.num_rows) >= 0.08))
                 sid = sub.schema.get_field_index("UniqSubmissionID")
-                sub = sub.set_column(sid, "UniqSubmissionID", pa.array(np.full(sub.num_rows, orig_id), pa.int64()))
+                sub = sub.set_column(
+                    sid, "UniqSubmissionID", pa.array(np.full(sub.num_rows, orig_id), pa.int64())
+                )
                 out[name] = pa.concat_tables([t, sub])
                 self.stats[name]["superseded_rows"] += sub.num_rows
                 self.stats[name]["rows"] += sub.num_rows
@@ -451,8 +487,12 @@ class RegionTables:
 
     def resubmission_list(self) -> list[dict]:
         return [
-            {"provider": self.prov_codes[p], "month_index": m, "superseded_submission_id": int(self.sub_base[p, m]),
-             "final_submission_id": int(self.sub_base[p, m]) + 1}
+            {
+                "provider": self.prov_codes[p],
+                "month_index": m,
+                "superseded_submission_id": int(self.sub_base[p, m]),
+                "final_submission_id": int(self.sub_base[p, m]) + 1,
+            }
             for p, m in sorted(self.resub)
         ]
 

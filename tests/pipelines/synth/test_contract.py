@@ -63,20 +63,24 @@ def test_codes_come_from_the_code_lists(con):
     def values(sql):
         return {r[0] for r in con.execute(sql).fetchall()}
 
-    assert values("select distinct AttendStatus from MHS201CareContact where AttendStatus is not null") <= set(
-        C.ATTEND_STATUS)
+    assert values(
+        "select distinct AttendStatus from MHS201CareContact where AttendStatus is not null"
+    ) <= set(C.ATTEND_STATUS)
     assert values("select distinct ConsMechanismMH from MHS201CareContact") <= set(C.CONS_MECHANISM)
     teams = values("select distinct ServTeamTypeRefToMH from MHS101Referral")
     assert teams <= set(C.TEAM_TYPES) and set(C.CORE_TEAM_TYPES) <= teams
-    assert values("select distinct SourceOfReferralMH from MHS101Referral where SourceOfReferralMH is not null") <= set(
-        C.SOURCE_OF_REFERRAL)
+    assert values(
+        "select distinct SourceOfReferralMH from MHS101Referral where SourceOfReferralMH is not null"
+    ) <= set(C.SOURCE_OF_REFERRAL)
     assert values("select distinct EmployStatus from MHS004EmpStatus") <= set(C.EMPLOY_STATUS)
     assert values("select distinct DisabCode from MHS007DisabilityType") <= set(C.DISAB_CODE)
     eth = values("select distinct left(EthnicCategory, 1) from MHS001MPI where EthnicCategory is not null")
     # every valid category appears; the only off-list value is the deliberate invalid 'X' (and '9' of '99')
     assert set("ABCDEFGHJKLMNPRSZ") <= eth and eth - set(C.ETHNIC_CATEGORY) <= {"X", "9"}
     assert values("select distinct Gender from MHS001MPI where Gender is not null") <= set(C.GENDER)
-    assert values("select distinct GenderIDCode from MHS001MPI where GenderIDCode is not null") <= set(C.GENDER_ID)
+    assert values("select distinct GenderIDCode from MHS001MPI where GenderIDCode is not null") <= set(
+        C.GENDER_ID
+    )
     tools = values("select distinct CodedAssToolType from MHS606CodedScoreAssessmentRefer")
     assert set(C.PROM_TOOLS) <= tools
 
@@ -87,10 +91,13 @@ def test_event_tables_hold_only_their_months_events(con, demo_inbox):
         "select count(*) from MHS201CareContact where strftime(CareContDate::date, '%Y-%m') <> folder"
     ).fetchone()[0]
     assert out_of_month == truth["file_rows"]["MHS201CareContact"]["injected_out_of_month"]
-    assert con.execute(
-        "select count(*) from MHS606CodedScoreAssessmentRefer "
-        "where strftime(AssToolCompTimestamp::timestamp, '%Y-%m') <> folder"
-    ).fetchone()[0] == 0
+    assert (
+        con.execute(
+            "select count(*) from MHS606CodedScoreAssessmentRefer "
+            "where strftime(AssToolCompTimestamp::timestamp, '%Y-%m') <> folder"
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_snapshot_referrals_resent_every_active_month_with_end_filled_once(con):
@@ -118,16 +125,22 @@ def test_snapshot_referrals_resent_every_active_month_with_end_filled_once(con):
 def test_resubmissions_supersede_with_higher_submission_id(con, demo_inbox):
     truth = json.loads((demo_inbox / "ground_truth.json").read_text())
     assert len(truth["resubmissions"]) >= 3
-    headers = con.execute("select OrgIDProv, folder, list(UniqSubmissionID::int order by UniqSubmissionID::int) ids "
-                      "from MHS000Header group by all").df()
+    headers = con.execute(
+        "select OrgIDProv, folder, list(UniqSubmissionID::int order by UniqSubmissionID::int) ids "
+        "from MHS000Header group by all"
+    ).df()
     multi = headers[headers.ids.map(len) > 1]
     got = {(r.OrgIDProv, r.folder, tuple(r.ids)) for r in multi.itertuples()}
-    want = {(r["provider"], r["month"], (r["superseded_submission_id"], r["final_submission_id"]))
-            for r in truth["resubmissions"]}
+    want = {
+        (r["provider"], r["month"], (r["superseded_submission_id"], r["final_submission_id"]))
+        for r in truth["resubmissions"]
+    }
     assert got == want
     superseded_ids = ",".join(str(r["superseded_submission_id"]) for r in truth["resubmissions"])
     for name in C.TABLES:
-        n = con.execute(f"select count(*) from {name} where UniqSubmissionID::int in ({superseded_ids})").fetchone()[0]
+        n = con.execute(
+            f"select count(*) from {name} where UniqSubmissionID::int in ({superseded_ids})"
+        ).fetchone()[0]
         assert n == truth["file_rows"].get(name, {}).get("superseded_rows", 0), name
 
 
@@ -146,8 +159,18 @@ def test_duplicate_keys_only_where_injected(con, demo_inbox):
 def test_reference_files_have_contract_columns_and_codes(demo_inbox):
     ref = demo_inbox / "reference"
     expected = {
-        "gp_practice_pcn.csv": ["practice_code", "practice_name", "pcn_code", "pcn_name", "place_code",
-                                "place_name", "icb_code", "icb_name", "rel_start_date", "rel_end_date"],
+        "gp_practice_pcn.csv": [
+            "practice_code",
+            "practice_name",
+            "pcn_code",
+            "pcn_name",
+            "place_code",
+            "place_name",
+            "icb_code",
+            "icb_name",
+            "rel_start_date",
+            "rel_end_date",
+        ],
         "lsoa_imd.csv": ["lsoa_code", "imd_decile"],
         "population.csv": ["pcn_code", "age_band", "gender", "ethnicity_group", "imd_quintile", "population"],
         "providers.csv": ["provider_code", "provider_name", "provider_type", "icb_code"],
