@@ -75,5 +75,123 @@ def synth(scale, months, start, seed, out, fmt, mhsds_version, icbs, force, quie
     click.echo(summary, err=False)
 
 
+def _config(inbox: Path | None, warehouse: Path | None):
+    """Settings from cmh.toml / CMH_* variables, with command-line paths taking precedence."""
+    import dataclasses
+
+    from pipelines.config import ConfigError, load_config
+
+    try:
+        cfg = load_config()
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    changes = {k: v for k, v in {"inbox": inbox, "warehouse": warehouse}.items() if v is not None}
+    if changes:
+        cfg = dataclasses.replace(cfg, pipeline=dataclasses.replace(cfg.pipeline, **changes))
+    return cfg
+
+
+_inbox_opt = click.option(
+    "--inbox",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Extract folder [default: pipeline.inbox, var/inbox]",
+)
+_wh_opt = click.option(
+    "--warehouse",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Warehouse folder [default: pipeline.warehouse, var/warehouse]",
+)
+
+
+@main.group()
+def pipeline() -> None:
+    """Load, validate, build, check and publish the indicator warehouse."""
+
+
+@pipeline.command("run")
+@_inbox_opt
+@_wh_opt
+@click.option("--quiet", is_flag=True, help="No progress output")
+def pipeline_run(inbox, warehouse, quiet) -> None:
+    """Run the pipeline once now (even if the inbox is unchanged) and publish a new build."""
+    from pipelines.run import run_pipeline
+    from pipelines.schedule import run_once
+
+    cfg = _config(inbox, warehouse)
+    outcome = run_once(cfg, lambda c: run_pipeline(c, progress=not quiet), trigger="manual", force=True)
+    if outcome.status != "success":
+        raise click.ClickException(f"pipeline {outcome.status}: {outcome.message}")
+    click.echo(outcome.message)
+
+
+@pipeline.command("schedule")
+@_inbox_opt
+@_wh_opt
+@click.option(
+    "--once", is_flag=True, help="One scheduled tick now (runs only if the inbox changed), then exit"
+)
+def pipeline_schedule(inbox, warehouse, once) -> None:
+    """Run the pipeline on the cron schedule of the config (schedule.cron) whenever the inbox changes."""
+    from pipelines.run import run_pipeline
+    from pipelines.schedule import run_once, run_scheduler
+
+    cfg = _config(inbox, warehouse)
+    run_fn = lambda c: run_pipeline(c, progress=False)  # noqa: E731
+    if once:
+        outcome = run_once(cfg, run_fn, trigger="schedule")
+        click.echo(f"{outcome.status}: {outcome.message}")
+        if outcome.status == "failed":
+            raise SystemExit(1)
+        return
+    click.echo(f"Scheduler started: cron '{cfg.schedule.cron}' ({cfg.schedule.timezone}); Ctrl-C to stop")
+    run_scheduler(cfg, run_fn)
+
+
+@pipeline.command("rollback")
+@_wh_opt
+@click.option(
+    "--to", "to", default=None, help="Build id to make live [default: the one before the live build]"
+)
+def pipeline_rollback(warehouse, to) -> None:
+    """Switch the live build back to an earlier one."""
+    from pipelines.publish import PublishError, rollback
+    from pipelines.runs import RunInProgress, run_lock
+
+    cfg = _config(None, warehouse)
+    try:
+        with run_lock(cfg.pipeline.warehouse):  # never race a run that is about to publish
+            build = rollback(cfg.pipeline.warehouse, to)
+    except (PublishError, RunInProgress) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"Live build is now {build.build_id}")
+
+
+@pipeline.command("builds")
+@_wh_opt
+def pipeline_builds(warehouse) -> None:
+    """List the kept builds, newest first (* = live)."""
+    from pipelines.publish import list_builds
+
+    cfg = _config(None, warehouse)
+    for b in list_builds(cfg.pipeline.warehouse):
+        click.echo(f"{'*' if b.is_current else ' '} {b.build_id}  built {b.built_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@pipeline.command("runs")
+@_wh_opt
+@click.option("--limit", type=int, default=20, show_default=True)
+def pipeline_runs(warehouse, limit) -> None:
+    """Show the run history (start, end, status, counts, message)."""
+    from pipelines.runs import read_runs
+
+    cfg = _config(None, warehouse)
+    for r in read_runs(cfg.pipeline.warehouse, limit):
+        click.echo(
+            f"{r.run_id:>5} {r.started_at} {r.status:<8} {r.trigger:<8} {r.build_id or '-'}  {r.message}"
+        )
+
+
 if __name__ == "__main__":
     sys.exit(main())
