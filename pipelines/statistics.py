@@ -1,0 +1,218 @@
+"""Apply the statistical methods to every row of `indicator_values_raw` and build `inequality_summary`.
+
+The SQL build produces counts (numerator, denominator, value; `sd`/`n` for means). This module adds
+what spec/02 "Statistical methods" asks of each row — limits by the registry's method, the benchmark
+value and significance against it — derives the representation ratio from the access rate, and
+computes the inequality measures (SII/RII across IMD quintiles; absolute and ratio gaps against each
+dimension's reference group). Everything is column arithmetic over the whole table (pipelines.methods
+is vectorised), so the cost grows with rows, not with Python loops.
+
+Benchmarks (spec/02): a group is compared with the `all` row of the same geography; a PCN or place
+(breakdown `all`) with its ICB; a provider with the pooled value of all providers of the same ICB
+(Σ numerators ÷ Σ denominators — the value a reader would get from the ICB's referrals that have a
+provider). ICB rows and pseudo-PCNs that cannot be placed in one ICB (UNMAPPED/UNKNOWN when the
+warehouse holds several ICBs) have no benchmark.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipelines import methods
+from pipelines.registry import Registry
+
+KEY = ["indicator_id", "period_end", "geography_level", "geography_code"]
+LIMITS = ["lower_95", "upper_95", "lower_998", "upper_998"]
+SII_INDICATOR_KINDS = ("proportion", "rate")
+
+
+def _meta(raw: pd.DataFrame, registry: Registry, attr: str) -> pd.Series:
+    values = {i.id: getattr(i, attr) for i in registry}
+    return raw["indicator_id"].map(values)
+
+
+def add_limits(raw: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """Limits and the per-row `method` for every row, by the indicator's registry method."""
+    df = raw.copy()
+    kind = _meta(df, registry, "kind").to_numpy(object)
+    mult = _meta(df, registry, "multiplier").astype("float64").to_numpy()
+    num = df["numerator"].astype("float64").to_numpy()
+    den = df["denominator"].astype("float64").to_numpy()
+    for col in LIMITS:
+        df[col] = np.nan
+    method = np.full(len(df), None, dtype=object)
+    for level, tag in ((0.95, "95"), (0.998, "998")):
+        lo, up = np.full(len(df), np.nan), np.full(len(df), np.nan)
+        # proportions: Wilson on x of n, scaled to the unit (x 100 for %)
+        p = kind == "proportion"
+        wl, wu = methods.wilson(num[p], den[p], level)
+        lo[p], up[p] = wl * mult[p], wu * mult[p]
+        # rates: Byar (exact Poisson below 10) on the count, divided by the population; count-only
+        # rows (no population for the group) get limits on the count itself
+        r = (kind == "rate") | (kind == "count")
+        cl, cu = methods.poisson_count_limits(num[r], level)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where((kind[r] == "rate") & (den[r] > 0), mult[r] / den[r], 1.0)
+        scale = np.where((kind[r] == "rate") & ~(den[r] > 0) & ~np.isnan(den[r]), np.nan, scale)
+        lo[r], up[r] = cl * scale, cu * scale
+        # means with a t interval (registry method t); other means have no limits
+        t = (kind == "mean") & (_meta(df, registry, "method").to_numpy(object) == "t")
+        if t.any():
+            tl, tu = methods.t_interval(
+                df["value"].to_numpy("float64")[t],
+                df["sd"].to_numpy("float64")[t],
+                df["n"].to_numpy("float64")[t],
+                level,
+            )
+            lo[t], up[t] = tl, tu
+        df[f"lower_{tag}"], df[f"upper_{tag}"] = lo, up
+    method[kind == "proportion"] = "wilson"
+    rc = (kind == "rate") | (kind == "count")
+    method[rc] = np.where(methods.count_method(num[rc]) == "byar", "byar", "exact_poisson")
+    method[kind == "quantile"] = "quantile_cont"
+    method[(kind == "mean")] = np.where(
+        _meta(df, registry, "method").to_numpy(object)[kind == "mean"] == "t", "t", "none"
+    )
+    method[kind == "ratio"] = "ratio"
+    df["method"] = method
+    return df
+
+
+def add_representation_ratio(df: pd.DataFrame, registry: Registry) -> pd.DataFrame:
+    """Rows of every `kind: ratio` indicator derived from its source rate: group ÷ `all` of the
+    same geography and month; limits = the group rate's limits ÷ the overall rate."""
+    out = [df]
+    for ind in registry:
+        if ind.kind != "ratio" or not ind.derived_from:
+            continue
+        src = df[(df["indicator_id"] == ind.derived_from) & df["breakdown"].isin(ind.breakdowns)]
+        overall = src[src["breakdown"] == "all"].set_index(KEY)["value"]
+        groups = src[(src["breakdown"] != "all") & src["denominator"].gt(0)].copy()
+        base = overall.reindex(pd.MultiIndex.from_frame(groups[KEY])).to_numpy()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for col in ["value", *LIMITS]:
+                groups[col] = groups[col].to_numpy("float64") / np.where(base > 0, base, np.nan)
+        groups["indicator_id"] = ind.id
+        groups["method"] = "ratio"
+        out.append(groups[~groups["indicator_id"].isna()])
+    return pd.concat(out, ignore_index=True)
+
+
+def add_benchmarks(df: pd.DataFrame, registry: Registry, geography: pd.DataFrame) -> pd.DataFrame:
+    """benchmark_value and significance_95/998 (better/worse with polarity, else higher/lower)."""
+    df = df.copy()
+    bench = np.full(len(df), np.nan)
+    is_all = (df["breakdown"] == "all").to_numpy()
+    # groups vs the `all` row of the same geography
+    overall = df[is_all].set_index(KEY)["value"]
+    idx = pd.MultiIndex.from_frame(df.loc[~is_all, KEY])
+    bench[~is_all] = overall.reindex(idx).to_numpy()
+    # PCN and place vs their ICB
+    parent = _parent_icb(geography)
+    icb_rows = df[is_all & (df["geography_level"] == "icb")].set_index(
+        ["indicator_id", "period_end", "geography_code"]
+    )["value"]
+    for level in ("pcn", "place"):
+        sel = is_all & (df["geography_level"] == level).to_numpy()
+        icb = df.loc[sel, "geography_code"].map(parent[level])
+        key = pd.MultiIndex.from_arrays([df.loc[sel, "indicator_id"], df.loc[sel, "period_end"], icb])
+        bench[sel] = icb_rows.reindex(key).to_numpy()
+    # providers vs all providers pooled (proportions/rates/counts: sum num / sum den)
+    sel = is_all & (df["geography_level"] == "provider").to_numpy()
+    if sel.any():
+        prov = df[sel]
+        kind = prov["indicator_id"].map({i.id: i.kind for i in registry})
+        mult = prov["indicator_id"].map({i.id: i.multiplier or 1.0 for i in registry}).astype("float64")
+        sums = prov.groupby(["indicator_id", "period_end"])[["numerator", "denominator"]].transform("sum")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pooled = np.where(
+                kind.isin(["proportion", "rate"]), sums["numerator"] / sums["denominator"] * mult, np.nan
+            )
+        bench[sel] = pooled
+    # a representation ratio is judged against 1.0 (access in proportion to population)
+    bench[(df["indicator_id"].map({i.id: i.kind for i in registry}) == "ratio").to_numpy()] = 1.0
+    df["benchmark_value"] = bench
+    polarity = _meta(df, registry, "polarity").to_numpy(object)
+    for tag in ("95", "998"):
+        df[f"significance_{tag}"] = methods.significance(
+            bench, df[f"lower_{tag}"], df[f"upper_{tag}"], polarity
+        )
+    return df
+
+
+def _parent_icb(geography: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """pcn -> icb and place -> icb. Pseudo-PCNs map to the ICB only when there is just one ICB."""
+    out = {}
+    icbs = geography["icb_code"].dropna().unique()
+    for level, col in (("pcn", "pcn_code"), ("place", "place_code")):
+        pairs = geography[[col, "icb_code"]].dropna().drop_duplicates()
+        pairs = pairs[~pairs[col].duplicated(keep=False)]
+        out[level] = dict(zip(pairs[col], pairs["icb_code"], strict=True))
+        if len(icbs) == 1:
+            out[level].update({"UNMAPPED": icbs[0], "UNKNOWN": icbs[0]})
+    return out
+
+
+def inequality_summary(df: pd.DataFrame, registry: Registry, *, draws: int = 10_000) -> pd.DataFrame:
+    """SII/RII across IMD quintiles and reference-group gaps, one row per measure (spec/04)."""
+    kinds = {i.id: i.kind for i in registry}
+    ok = df["indicator_id"].map(kinds).isin(SII_INDICATOR_KINDS) & df["value"].notna()
+    parts = []
+    q = df[ok & (df["breakdown"] == "imd_quintile")].copy()
+    # quintile weights: the population (rates) or the number of units (proportions) in each quintile
+    q["population"] = q["denominator"]
+    if len(q):
+        res = methods.sii(q, by=KEY, quantile="breakdown_value", draws=draws)
+        for m in ("sii", "rii"):
+            part = res[KEY].copy()
+            part["dimension"], part["measure"], part["group_value"] = "imd_quintile", m, None
+            part["value"], part["lower_95"], part["upper_95"] = (
+                res[m],
+                res[f"{m}_lower_95"],
+                res[f"{m}_upper_95"],
+            )
+            parts.append(part[part["value"].notna()])
+    for dim, ref in methods.REFERENCE_GROUPS.items():
+        d = df[ok & (df["breakdown"] == dim)]
+        if d.empty:
+            continue
+        r = d[d["breakdown_value"] == ref].set_index(KEY)
+        g = d[d["breakdown_value"] != ref]
+        idx = pd.MultiIndex.from_frame(g[KEY])
+        gap = methods.reference_gap(
+            g["value"],
+            g["lower_95"],
+            g["upper_95"],
+            r["value"].reindex(idx),
+            r["lower_95"].reindex(idx),
+            r["upper_95"].reindex(idx),
+        )
+        base = g[KEY].reset_index(drop=True)
+        for measure, cols in (
+            ("gap_abs", ("gap_abs", "gap_abs_lower_95", "gap_abs_upper_95")),
+            ("gap_ratio", ("gap_ratio", None, None)),
+        ):
+            part = base.copy()
+            part["dimension"], part["measure"] = dim, measure
+            part["group_value"] = g["breakdown_value"].to_numpy()
+            part["value"] = gap[cols[0]].to_numpy()
+            part["lower_95"] = gap[cols[1]].to_numpy() if cols[1] else np.nan
+            part["upper_95"] = gap[cols[2]].to_numpy() if cols[2] else np.nan
+            part["significant"] = gap["significant"].to_numpy()
+            parts.append(part[part["value"].notna()])
+    cols = [*KEY, "dimension", "measure", "group_value", "value", "lower_95", "upper_95", "significant"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)
+    return out.reindex(columns=cols)
+
+
+def apply_statistics(
+    raw: pd.DataFrame, registry: Registry, geography: pd.DataFrame, *, draws: int = 10_000
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """raw counts -> (indicator_values_raw with limits/benchmarks, inequality_summary unsuppressed)."""
+    df = add_limits(raw, registry)
+    df = add_representation_ratio(df, registry)
+    df = add_benchmarks(df, registry, geography)
+    return df, inequality_summary(df, registry, draws=draws)
