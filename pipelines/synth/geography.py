@@ -107,14 +107,17 @@ def _westside_eastside() -> list[Neighbourhood]:
     return out
 
 
-def _random_neighbourhoods(rng: np.random.Generator, adults: int, places: list[str]) -> list[Neighbourhood]:
-    """Neighbourhoods (one PCN each) of 28-44k adults (~1,250 across England) with varied deprivation,
-    ethnicity and age profiles."""
+def _random_neighbourhoods(
+    rng: np.random.Generator, adults: int, places: list[str], size: tuple[int, int]
+) -> list[Neighbourhood]:
+    """Neighbourhoods (one PCN each) of `size` adults with varied deprivation, ethnicity and age
+    profiles. spec/07 implies ~50k adults per PCN at `icb` scale (1.5 m, ~30 PCNs) and ~36k nationally
+    (45 m, ~1,250 PCNs); the caller passes the range."""
     sizes = []
     left = adults
     while left > 0:
-        s = int(rng.integers(28_000, 44_001))
-        s = left if left - s < 28_000 else s
+        s = int(rng.integers(size[0], size[1] + 1))
+        s = left if left - s < size[0] else s
         sizes.append(s)
         left -= s
     out = []
@@ -391,7 +394,8 @@ def build_synthetic_region(
 ) -> Region:
     n_places = int(np.clip(round(adults / 400_000), 1, 6)) if adults > 600_000 else 2
     place_names = [f"{icb_code} Place {i + 1}" for i in range(n_places)]
-    nbs = _random_neighbourhoods(rng, adults, place_names)
+    size = (42_000, 58_000) if icb_code == "QIC" else (28_000, 44_000)
+    nbs = _random_neighbourhoods(rng, adults, place_names, size)
     return build_region(
         rng,
         codes,
