@@ -1,0 +1,303 @@
+"""The MHSDS-specific rules of the load: which columns each table has, and the SQL for its rows.
+
+contract.py says what the fields are; this module adds what the loader needs beyond that — the
+SQL type of each field, plausible ranges that turn impossible values into errors, the v5 recodes,
+the reporting-month checks on event dates and the PROM score flags — and writes the statements that
+move a batch of files into `load_<table>` (every row with its fate; `stg_<table>` is the view of the
+loaded rows), number their lines, reject repeated keys, fill `quarantine` and build the
+`stg_<table>_latest` snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from pipelines.contract import (
+    CONS_MEDIUM_PRE_V5,
+    LEGACY_TEAM_TYPE,
+    PROM_TOOLS,
+    TABLES,
+    Table,
+    month_end,
+    month_from_uniq_month_id,
+)
+from pipelines.load_rows import Col, Resolution, raw_json, soft_count
+from pipelines.load_rows import validate_query as validate_query_generic
+from pipelines.load_source import Source, batch_select, ident, sql_str
+
+SUBMISSION = ("OrgIDProv", "UniqSubmissionID", "UniqMonthID")
+# Identifiers that outgrow a 32-bit integer in real MHSDS submissions.
+_BIGINT = {"UniqSubmissionID", "RecordNumber"}
+# Values outside these ranges cannot be right (an age of 250, a 3-day contact): treated as invalid.
+_PLAUSIBLE = {
+    "AgeRepPeriodEnd": (0, 125),
+    "AgeServReferRecDate": (0, 125),
+    "ClinContDurOfCareCont": (0, 1440),
+}
+# Event dates must fall inside the reporting month of the folder.
+EVENT_DATES = {"MHS201CareContact": "CareContDate", "MHS606CodedScoreAssessmentRefer": "AssToolCompTimestamp"}
+PROM_EXTRA = ("score", "score_valid", "invalid_reason")
+_PROM_EXTRA_TYPES = ("DOUBLE", "BOOLEAN", "VARCHAR")
+PROVENANCE = (("src_month", "INTEGER"), ("src_file", "VARCHAR"), ("src_line", "BIGINT"))
+# For the *_latest tables: MPI rows are per person per provider, so the provider is part of the key.
+LATEST_KEY = {"MHS001MPI": ("Person_ID", "OrgIDProv")}
+
+
+@cache
+def columns(table_name: str) -> tuple[Col, ...]:
+    out = []
+    for f in TABLES[table_name].fields:
+        kind = "bigint" if f.type == "int" and f.name in _BIGINT else f.type
+        lo, hi = _PLAUSIBLE.get(f.name, (None, None))
+        recode, always = {}, False
+        if f.name == "ConsMechanismMH":
+            recode = CONS_MEDIUM_PRE_V5
+        elif f.name == "ServTeamTypeRefToMH":
+            recode, always = LEGACY_TEAM_TYPE, True
+        out.append(
+            Col(f.name, kind, f.required, f.aliases, lo=lo, hi=hi, recode=recode, recode_always=always)
+        )
+    return tuple(out)
+
+
+def stg_name(table_name: str) -> str:
+    return f"stg_{table_name}"
+
+
+def load_name(table_name: str) -> str:
+    return f"load_{table_name}"
+
+
+def out_columns(table: Table) -> list[tuple[str, str]]:
+    """(name, SQL type) of stg_<table>: contract fields, PROM flags, provenance."""
+    cols = [(c.name, c.sql_type) for c in columns(table.name)]
+    if table.name == "MHS606CodedScoreAssessmentRefer":
+        cols += list(zip(PROM_EXTRA, _PROM_EXTRA_TYPES, strict=True))
+    return cols + list(PROVENANCE)
+
+
+def ddl(table: Table) -> list[str]:
+    """load_<table> holds every row read with its fate; stg_<table> is the view of the loaded ones.
+
+    Writing each row once (rather than staging it and copying the good rows) halves the cost of
+    the load; quarantine and load_report are small aggregates of load_<table>.
+    """
+    cols = [f"{ident(n)} {t}" for n, t in out_columns(table)]
+    cols += ["_status VARCHAR", "_reason VARCHAR", "_raw VARCHAR", "_warn VARCHAR"]
+    names = ", ".join(ident(n) for n, _ in out_columns(table))
+    return [
+        f"CREATE OR REPLACE TABLE {ident(load_name(table.name))} ({', '.join(cols)})",
+        f"CREATE OR REPLACE VIEW {ident(stg_name(table.name))} AS SELECT {names} "
+        f"FROM {ident(load_name(table.name))} WHERE _status = 'loaded'",
+    ]
+
+
+def _dates(umids: Sequence[int]) -> tuple[str, str]:
+    """SQL lists of each file's first and last day of the reporting month, indexed by _fi + 1."""
+    firsts, lasts = [], []
+    for umid in umids:
+        year, month = month_from_uniq_month_id(umid)
+        firsts.append(f"DATE '{year:04d}-{month:02d}-01'")
+        lasts.append(f"DATE '{month_end(year, month).isoformat()}'")
+    return f"[{', '.join(firsts)}]", f"[{', '.join(lasts)}]"
+
+
+def _prom_layers() -> list[list[str]]:
+    by_tool: dict[tuple[str, int, int], list[str]] = {}
+    for code, (tool, lo, hi, _) in PROM_TOOLS.items():
+        by_tool.setdefault((tool, lo, hi), []).append(code)
+    t = ident("CodedAssToolType")
+
+    def case(pick) -> str:
+        whens = " ".join(
+            f"WHEN {t} IN ({', '.join(map(sql_str, codes))}) THEN {pick(k)}" for k, codes in by_tool.items()
+        )
+        return f"CASE {whens} END"
+
+    num = 'TRY_CAST("PersScore" AS DOUBLE)'
+    return [
+        [
+            f"CASE WHEN isfinite({num}) THEN {num} END AS score",
+            f"{case(lambda k: sql_str(k[0]))} AS _tool",
+            f"{case(lambda k: k[1])} AS _lo",
+            f"{case(lambda k: k[2])} AS _hi",
+        ],
+        [
+            "(score IS NOT NULL AND (_lo IS NULL OR score BETWEEN _lo AND _hi)) AS score_valid",
+            "CASE WHEN \"PersScore\" IS NULL THEN NULL WHEN score IS NULL THEN 'PersScore not a number' "
+            "WHEN _lo IS NOT NULL AND score NOT BETWEEN _lo AND _hi THEN 'PersScore outside the valid range '"
+            " || _lo || '-' || _hi || ' for ' || _tool END AS invalid_reason",
+        ],
+    ]
+
+
+def validate_query(table: Table, srcs: Sequence[Source], res: Resolution, umids: Sequence[int]) -> str:
+    """The validating query over a batch of one table's files (one file per month, same header)."""
+    firsts, lasts = _dates(umids)
+    context = [
+        f"[{', '.join(map(str, umids))}][_fi + 1] AS _month",
+        f"{firsts}[_fi + 1] AS _mstart",
+        f"{lasts}[_fi + 1] AS _mend",
+    ]
+    label = "strftime(_mstart, '%Y-%m')"
+    kerr_extra = [
+        'CASE WHEN "UniqMonthID" <> _month THEN \'UniqMonthID \' || "UniqMonthID" || '
+        f"' does not match folder ' || {label} || ' (' || _month || ')' END"
+    ]
+    err_extra = []
+    if table.name in EVENT_DATES:
+        name = EVENT_DATES[table.name]
+        err_extra.append(
+            f"CASE WHEN {ident(name)}::DATE NOT BETWEEN _mstart AND _mend "
+            f"THEN '{name} ' || {ident(name)} || ' outside reporting month ' || {label} END"
+        )
+    if table.name == "MHS000Header":
+        for name, want in (("ReportingPeriodStartDate", "_mstart"), ("ReportingPeriodEndDate", "_mend")):
+            err_extra.append(
+                f"CASE WHEN {ident(name)} <> {want} "
+                f"THEN '{name} ' || {ident(name)} || ' is not ' || {want} || ' (folder ' || {label} || ')' END"
+            )
+    layers = _prom_layers() if table.name == "MHS606CodedScoreAssessmentRefer" else []
+    return validate_query_generic(
+        batch_select(srcs),
+        columns(table.name),
+        res,
+        context=context,
+        kerr_cols=SUBMISSION,
+        kerr_extra=kerr_extra,
+        err_extra=err_extra,
+        layers=layers,
+    )
+
+
+def subs_sql(subs: str, query: str) -> str:
+    """Record each provider-month's latest submission: the highest UniqSubmissionID in MHS000Header."""
+    return (
+        f'INSERT INTO {ident(subs)} SELECT _month, "OrgIDProv", max("UniqSubmissionID") '
+        f"FROM ({query}) WHERE _kerr IS NULL GROUP BY ALL"
+    )
+
+
+def dup_key(table: Table) -> tuple[str, ...]:
+    return ("OrgIDProv", "UniqSubmissionID", *table.key)
+
+
+def status_query(query: str, subs: str) -> str:
+    """Each row's fate: rejected, superseded or loaded, with the reason for a rejection.
+
+    Order matters. A row that cannot be tied to a submission of this month is rejected first; a
+    row of a superseded submission is then superseded even if it has errors (the provider has
+    replaced that data); a row of a submission MHS000Header does not declare is rejected; then
+    invalid rows. Repeated keys are found afterwards, among the loaded rows (see dups_sql).
+    """
+    sub = 'v."UniqSubmissionID"'
+    return (
+        "SELECT v.*, "
+        f"CASE WHEN v._kerr IS NOT NULL OR s._sub IS NULL OR {sub} > s._sub THEN 'rejected' "
+        f"WHEN {sub} < s._sub THEN 'superseded' WHEN v._err IS NOT NULL THEN 'rejected' ELSE 'loaded' END "
+        "AS _status, "
+        "CASE WHEN v._kerr IS NOT NULL THEN concat_ws('; ', v._kerr, v._err) "
+        "WHEN s._sub IS NULL THEN 'no MHS000Header row for provider ' || v.\"OrgIDProv\" || ' in this month' "
+        f"WHEN {sub} > s._sub THEN 'submission ' || {sub} || ' not in MHS000Header (latest is ' || s._sub || ')' "
+        f"ELSE v._err END AS _reason FROM ({query}) v LEFT JOIN {ident(subs)} s "
+        f'ON s._month = v._month AND s."OrgIDProv" = v."OrgIDProv"'
+    )
+
+
+def insert_sql(query: str, table: Table, srcs: Sequence[Source]) -> str:
+    """Write every row of the batch once, with its fate; raw text is kept only for rejected rows."""
+    cols = [ident(n) for n, _ in out_columns(table)][: -len(PROVENANCE)]
+    files = "[" + ", ".join(sql_str(s.rel) for s in srcs) + "]"
+    rejected = "_status = 'rejected'"
+    return (
+        f"INSERT INTO {ident(load_name(table.name))} SELECT {', '.join(cols)}, _month, {files}[_fi + 1], _line, "
+        f"_status, CASE WHEN {rejected} THEN _reason END, CASE WHEN {rejected} THEN {raw_json(srcs[0].columns)} END, "
+        f"_warn FROM ({query})"
+    )
+
+
+def number_lines_sql(table: Table) -> str:
+    """Give the rows just written from CSV files their line numbers.
+
+    Rows of one file are written in file order and hold consecutive row ids, so a row's line is
+    its row id less the file's first row id, plus 2 (the header is line 1).
+    """
+    t = ident(load_name(table.name))
+    return (
+        f"UPDATE {t} SET src_line = {t}.rowid - f._first + 2 FROM (SELECT src_file, min(rowid) AS _first "
+        f"FROM {t} WHERE src_line IS NULL GROUP BY ALL) f WHERE {t}.src_file = f.src_file AND {t}.src_line IS NULL"
+    )
+
+
+def counts_sql(table: Table, soft: Sequence[str]) -> str:
+    """Per file: counts by fate, UniqMonthID agreement with the folder, invalid optional values."""
+    items = [
+        "count(*)",
+        "count(*) FILTER (_status = 'loaded')",
+        "count(*) FILTER (_status = 'rejected')",
+        "count(*) FILTER (_status = 'superseded')",
+        'count("UniqMonthID")',
+        'count(*) FILTER ("UniqMonthID" = src_month)',
+        'min("UniqMonthID") FILTER ("UniqMonthID" <> src_month)',
+        *(soft_count(n) for n in soft),
+    ]
+    return f"SELECT src_file, {', '.join(items)} FROM {ident(load_name(table.name))} GROUP BY ALL"
+
+
+def dups_check_sql(table: Table) -> str:
+    """Cheap test for repeated keys: distinct hashes on one integer column (a collision only costs
+    the exact query in dups_sql, which then finds nothing)."""
+    key = ", ".join(["src_file", *(ident(k) for k in dup_key(table))])
+    return (
+        f"SELECT count(*) - count(DISTINCT hash({key})) FROM {ident(load_name(table.name))} "
+        "WHERE _status = 'loaded'"
+    )
+
+
+def dups_sql(temp: str, table: Table) -> str:
+    """Keys loaded more than once from one file and submission, with the first line holding each."""
+    key = ", ".join(ident(k) for k in dup_key(table))
+    return (
+        f"CREATE OR REPLACE TEMP TABLE {ident(temp)} AS SELECT src_file, {key}, min(src_line) AS _first "
+        f"FROM {ident(load_name(table.name))} WHERE _status = 'loaded' GROUP BY ALL HAVING count(*) > 1"
+    )
+
+
+def reject_dups_sql(temp: str, table: Table) -> str:
+    """Reject every line of a repeated key after the first. raw_record is then the typed row."""
+    on = " AND ".join(
+        [
+            "t.src_file = d.src_file",
+            *(f"t.{ident(k)} IS NOT DISTINCT FROM d.{ident(k)}" for k in dup_key(table)),
+        ]
+    )
+    pairs = ", ".join(f"{sql_str(n)}, t.{ident(n)}" for n, _ in out_columns(table)[: -len(PROVENANCE)])
+    return (
+        f"UPDATE {ident(load_name(table.name))} t SET _status = 'rejected', "
+        f"_reason = 'duplicate key ({', '.join(table.key)}) of line ' || d._first || ' in the same submission', "
+        f"_raw = json_object({pairs})::VARCHAR FROM {ident(temp)} d WHERE {on} AND t.src_line > d._first "
+        "AND t._status = 'loaded'"
+    )
+
+
+def quarantine_sql(table: Table) -> str:
+    return (
+        f"INSERT INTO quarantine SELECT src_month, {sql_str(table.name)}, src_file, src_line, _reason, _raw "
+        f"FROM {ident(load_name(table.name))} WHERE _status = 'rejected' ORDER BY src_file, src_line"
+    )
+
+
+def latest_sql(table: Table) -> str:
+    """stg_<snapshot>_latest: per key, the row from the latest month (then latest submission).
+
+    arg_max over row ids is a narrow hash aggregate; a window over whole rows costs several times more.
+    """
+    key = ", ".join(ident(k) for k in LATEST_KEY.get(table.name, table.key))
+    src = ident(load_name(table.name))
+    cols = ", ".join(f"t.{ident(n)}" for n, _ in out_columns(table))
+    return (
+        f"CREATE OR REPLACE TABLE {ident(stg_name(table.name) + '_latest')} AS SELECT {cols} FROM {src} t "
+        f'SEMI JOIN (SELECT arg_max(rowid, (src_month, "UniqSubmissionID", src_file, src_line)) AS r '
+        f"FROM {src} WHERE _status = 'loaded' GROUP BY {key}) m ON t.rowid = m.r"
+    )
