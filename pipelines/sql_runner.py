@@ -1,0 +1,281 @@
+"""Run the layered SQL of sql/ against a loaded DuckDB connection: the pipeline's BUILD stage.
+
+The SQL files hold all indicator logic (CONVENTIONS C4); this module only puts them in order, binds
+their ``$params`` and records what each did. Layer folders run in number order (``10_staging``,
+``20_intermediate``, ``25_facts``, ``27_aggregates``, ``28_lookups``); inside a layer each file creates
+one table named after the file and reads only earlier layers, so file order within a layer does not
+matter. Then each typed kind in the registry runs ``sql/templates/<kind>.sql`` once (a SELECT appended to
+``indicator_values_raw``), and a ``custom`` indicator runs ``sql/30_indicators/ind_<id>.sql`` (also a
+SELECT with the same columns).
+
+Code lists (contract.py) and the registry go into small ``seed_*``/``reg_*`` tables first, so the SQL
+reads them as data and nothing but identifiers from the validated registry is ever spliced into SQL
+text (C5). Seeds and layer tables are TEMP tables: they hold person-level rows that must never reach a
+published file, and not writing them to disk saves a quarter of the build time. What persists in the
+connection's database is what may be published: ``indicator_values_raw``, ``indicators`` (the registry
+as data, which the checks read) and the lookups ``geography`` and ``provider_pcns``. Trade-off: a
+homemade runner instead of SQLMesh/dbt; it stays a straight line of layers, and the day it needs a DAG is the
+day to switch (C4).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from pipelines import contract
+from pipelines.registry import Registry
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+LAYER = re.compile(r"^(\d+)_[a-z0-9_]+$")
+PARAM = re.compile(r"(?<![\w$])\$([A-Za-z_]\w*)")
+# string literals and comments, matched left to right so a quote in a comment (or -- in a string) is fine
+NOT_CODE = re.compile(r"'(?:[^']|'')*'|/\*.*?\*/|--[^\n]*", re.S)
+# Kinds run in this order: ratio reads the rows the others wrote.
+KIND_ORDER = ("proportion", "rate", "count", "mean", "quantile", "custom", "ratio")
+
+# Values the SQL binds; spec/02 fixes them, so they are not configuration.
+DEFAULT_PARAMS: dict[str, object] = {
+    "window_months": 12,  # rolling windows: access, people in contact, outcomes cohort
+    "cohort_min_days": 180,  # outcomes cohort: open referrals received at least this long ago
+    "spell_gap_days": 5,  # four-week wait: referrals join a spell within end + 5 days
+    "wait_days": 28,  # "within four weeks" = 28 days or fewer
+    "reqol_cutoff": 25,  # ReQoL-10 clinical cut-off (NHS England CMH PROMs)
+}
+
+# spec/04 columns of indicator_values_raw that the build fills, then our additions for later stages.
+RAW_COLUMNS = (
+    ("indicator_id", "VARCHAR"),
+    ("period_end", "DATE"),
+    ("geography_level", "VARCHAR"),
+    ("geography_code", "VARCHAR"),
+    ("breakdown", "VARCHAR"),
+    ("breakdown_value", "VARCHAR"),
+    ("numerator", "DOUBLE"),
+    ("denominator", "DOUBLE"),
+    ("value", "DOUBLE"),
+    ("method", "VARCHAR"),
+    ("sd", "DOUBLE"),  # kind mean, method t: sample SD of the unit values
+    ("n", "BIGINT"),  # units behind the value (mean/quantile: values; rate/count: the count)
+    ("base_denominator", "DOUBLE"),  # kind ratio: the group's population behind its rate
+)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class FileRun:
+    """One executed SQL file: what it built, how long it took and how many rows it left."""
+
+    file: str
+    table: str | None
+    seconds: float
+    rows: int | None
+
+
+def layer_dirs(sql_dir: Path = SQL_DIR) -> list[Path]:
+    """Numbered layer folders in run order; 30_indicators (custom indicators) is run by kind instead."""
+    dirs = [d for d in sql_dir.iterdir() if d.is_dir() and LAYER.match(d.name)]
+    return sorted((d for d in dirs if d.name != "30_indicators"), key=lambda d: int(LAYER.match(d.name)[1]))
+
+
+def params_for(sql: str, params: dict[str, object]) -> dict[str, object]:
+    """The subset of ``params`` that ``sql`` uses; a missing one is an error naming it."""
+    wanted = set(PARAM.findall(_strip_comments(sql)))
+    missing = wanted - params.keys()
+    if missing:
+        raise KeyError(f"SQL needs parameter(s) {sorted(missing)} that were not given")
+    return {k: params[k] for k in sorted(wanted)}
+
+
+def _strip_comments(sql: str) -> str:
+    """The SQL without comments and string literals, where a ``$name`` is not a parameter."""
+    return NOT_CODE.sub(" ", sql)
+
+
+def run_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, object]) -> FileRun:
+    """Execute one SQL file that creates the table named after it; log its time and row count."""
+    sql = path.read_text(encoding="utf-8")
+    started = time.perf_counter()
+    con.execute(sql, params_for(sql, params))
+    seconds = time.perf_counter() - started
+    table = path.stem
+    (rows,) = con.execute(f'select count(*) from "{table}"').fetchone()
+    log.info("%s: %d rows in %.2f s", path.name, rows, seconds)
+    return FileRun(path.name, table, seconds, rows)
+
+
+def create_seeds(con: duckdb.DuckDBPyConnection, registry: Registry) -> None:
+    """Code lists from contract.py and the registry as tables (the SQL's only non-data inputs)."""
+    codes: list[tuple[str, str, str | None]] = []
+
+    def add(name: str, values: Iterable[str], label: dict[str, str] | None = None) -> None:
+        codes.extend((name, v, (label or {}).get(v)) for v in values)
+
+    add("core_team_type", contract.CORE_TEAM_TYPES)
+    add("access_team_type", contract.CORE_TEAM_TYPES + contract.ACCESS_EXTRA_TEAM_TYPES)
+    add("attended", contract.ATTENDED)
+    add("dna", contract.DNA)
+    add("dna_eligible", contract.ATTENDED + contract.DNA)
+    add("direct_mechanism", contract.DIRECT_MECHANISM)
+    add("ethnicity_group", contract.ETHNICITY_GROUP, contract.ETHNICITY_GROUP)
+    add("sexual_orientation", contract.SEXUAL_ORIENTATION, contract.SEXUAL_ORIENTATION)
+    add("employ_status_known", [c for c in contract.EMPLOY_STATUS if c != "ZZ"])
+    add("unusable_practice", ("V81999", "V81998", "V81997"))
+    add("route_emergency_justice", contract.SOURCE_EMERGENCY_JUSTICE)
+    add("route_self", contract.SOURCE_SELF)
+    add("route_gp", contract.SOURCE_GP)
+    add("route_vcse", contract.SOURCE_VCSE)
+    _table(con, "seed_code", ("list_name VARCHAR", "code VARCHAR", "label VARCHAR"), codes)
+
+    tools, unit_no = [], {}
+    for code, (tool, lo, hi, threshold) in contract.PROM_TOOLS.items():
+        unit_no[tool] = unit_no.get(tool, 0) + 1  # DIALOG items 1-11, GBO goals 1-3 in contract order
+        tools.append((code, tool, unit_no[tool], lo, hi, threshold))
+    _table(
+        con,
+        "seed_prom_tool",
+        ("code VARCHAR", "tool VARCHAR", "unit_no INTEGER", "lo DOUBLE", "hi DOUBLE", "threshold DOUBLE"),
+        tools,
+    )
+    _table(
+        con,
+        "reg_indicator",
+        (
+            "indicator_id VARCHAR",
+            "kind VARCHAR",
+            "method VARCHAR",
+            "multiplier DOUBLE",
+            "quantile_p DOUBLE",
+            "derived_from VARCHAR",
+        ),
+        [(i.id, i.kind, i.method, i.multiplier, i.quantile_p, i.derived_from) for i in registry],
+    )
+    _table(
+        con,
+        "reg_breakdown",
+        ("indicator_id VARCHAR", "breakdown VARCHAR"),
+        [(i.id, b) for i in registry for b in i.breakdowns],
+    )
+
+
+def _table(con, name: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    con.execute(f"create or replace temp table {name} ({', '.join(columns)})")
+    if rows:
+        marks = ", ".join("?" * len(columns))
+        con.executemany(f"insert into {name} values ({marks})", rows)
+
+
+def quantiles(registry: Registry) -> list[float]:
+    """The distinct quantile_p of the registry: agg_indicator_groups computes them all in one pass."""
+    return sorted({i.quantile_p for i in registry if i.quantile_p is not None}) or [0.5]
+
+
+def build_indicators(
+    con: duckdb.DuckDBPyConnection,
+    registry: Registry,
+    *,
+    progress: Progress | None = None,
+    sql_dir: Path = SQL_DIR,
+    params: dict[str, object] | None = None,
+) -> list[FileRun]:
+    """Staging -> intermediate -> facts -> aggregates -> one template per kind -> ``indicator_values_raw``.
+
+    Expects the loader's ``stg_*``/``ref_*`` tables in ``con``. Leaves every layer table in place as a
+    TEMP table of this connection (for the checks and debugging) and returns one :class:`FileRun` per
+    executed file, in order.
+    ``indicator_values_raw`` has one row per indicator x period x geography x breakdown value with a
+    value (columns :data:`RAW_COLUMNS`); limits, significance and suppression are added later.
+    """
+    bound = {**DEFAULT_PARAMS, "quantiles": quantiles(registry), **(params or {})}
+    files = [f for d in layer_dirs(sql_dir) for f in sorted(d.glob("*.sql"))]
+    kinds = [k for k in KIND_ORDER if any(i.kind == k for i in registry)]
+    total = len(files) + len(kinds) + 1
+    runs: list[FileRun] = []
+
+    def step(what: str) -> None:
+        if progress is not None:
+            progress(what, len(runs), total)
+
+    started = time.perf_counter()
+    create_seeds(con, registry)
+    frame = registry.to_frame()  # the published `indicators` table; the checks reconcile against it
+    con.register("_registry_frame", frame)
+    con.execute("create or replace table indicators as select * from _registry_frame")
+    con.unregister("_registry_frame")
+    runs.append(FileRun("seeds", None, time.perf_counter() - started, None))
+    step("seeds")
+    for path in files:
+        runs.append(run_file(con, path, bound))
+        step(path.name)
+    cols = ", ".join(f"{name} {type_}" for name, type_ in RAW_COLUMNS)
+    con.execute(f"create or replace table indicator_values_raw ({cols})")
+    for kind in kinds:
+        runs.extend(_run_kind(con, kind, registry, sql_dir, bound))
+        step(kind)
+    # sorted by the key readers filter on, so DuckDB's min/max zone maps skip most row groups
+    con.execute(
+        "create or replace table indicator_values_raw as select * from indicator_values_raw order by "
+        "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value"
+    )
+    return runs
+
+
+def _run_kind(con, kind: str, registry: Registry, sql_dir: Path, params: dict) -> list[FileRun]:
+    if kind == "custom":
+        paths = [sql_dir / "30_indicators" / i.sql for i in registry if i.kind == "custom"]
+    else:
+        paths = [sql_dir / "templates" / f"{kind}.sql"]
+    runs = []
+    for path in paths:
+        sql = path.read_text(encoding="utf-8")
+        started = time.perf_counter()
+        before = _count(con, "indicator_values_raw")
+        con.execute(f"insert into indicator_values_raw by name ({sql})", params_for(sql, params))
+        rows = _count(con, "indicator_values_raw") - before
+        seconds = time.perf_counter() - started
+        log.info("%s: %d rows in %.2f s", path.name, rows, seconds)
+        runs.append(FileRun(path.name, "indicator_values_raw", seconds, rows))
+    return runs
+
+
+def _count(con, table: str) -> int:
+    return con.execute(f'select count(*) from "{table}"').fetchone()[0]
+
+
+REQUIRES = re.compile(r"--\s*requires:\s*(\w+)\(([^)]*)\)")
+
+
+def run_checks(con: duckdb.DuckDBPyConnection, sql_dir: Path = SQL_DIR) -> dict[str, int | None]:
+    """Run every ``sql/checks/chk_*.sql``; return the number of offending rows per check (0 = pass).
+
+    A check whose header says ``-- requires: table(col, ...)`` is skipped (``None``) while those columns
+    do not exist yet, e.g. the limits check before limits are added.
+    """
+    out: dict[str, int | None] = {}
+    for path in sorted((sql_dir / "checks").glob("chk_*.sql")):
+        sql = path.read_text(encoding="utf-8")
+        needs = REQUIRES.search(sql)
+        if needs and not _has_columns(con, needs[1], [c.strip() for c in needs[2].split(",")]):
+            out[path.stem] = None
+            continue
+        out[path.stem] = len(con.execute(sql, params_for(sql, DEFAULT_PARAMS)).fetchall())
+    return out
+
+
+def _has_columns(con, table: str, columns: list[str]) -> bool:
+    found = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_name = ?", [table]
+        ).fetchall()
+    }
+    return set(columns) <= found

@@ -1,0 +1,153 @@
+/* Every counted unit of every typed indicator, with the person's geography and characteristics as at
+   the period: the one table agg_indicator_groups (and through it sql/templates/<kind>.sql) aggregates.
+   grain [indicator_id, period_end, unit] (a unit is a referral, a spell, a score pair or a person and
+   provider, depending on the indicator; see the int_units__* files)
+   inputs: int_units__*, int_people_in_contact, int_person_history, int_practice_geography, ref_providers,
+   stg_months, seed_code
+   Characteristics and practice come from the person's latest records up to the period (an ASOF join on
+   int_person_history). Geography is the practice's PCN, place and ICB as at the period end; a practice
+   outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable practice gives place and PCN
+   UNKNOWN under the ICB that hosts the provider. Age band uses the age at referral for referral-based
+   units (ref_age) and the person's AgeRepPeriodEnd otherwise; no age, or under 18, is "Not known".
+   The data-quality cohort (people in contact) is attached here too, as rows of the pseudo-indicator
+   _people_in_contact: its six indicators need only breakdown `all`, so agg_indicator_groups turns them
+   into indicators after a cheap geography-only grouping instead of 32 grouping sets each.
+   Not sorted: about 3.7M rows at demo scale, read only by agg_indicator_groups. */
+create or replace temp table fct_indicator_units as
+with units as (
+    select * from int_units__referrals
+    union all by name
+    select * from int_units__contacts
+    union all by name
+    select * from int_units__access
+    union all by name
+    select * from int_units__waits
+    union all by name
+    select * from int_units__four_week_wait
+    union all by name
+    select * from int_units__outcomes
+    union all by name
+    select * from int_units__prom_quality
+),
+
+-- characteristics are looked up once per person and period (a narrow ASOF join), then hash-joined to
+-- units and people separately (one wide union would be materialised twice)
+person_periods as (
+    select person_id, umid from int_units__referrals
+    union
+    select person_id, umid from int_units__contacts
+    union
+    select person_id, umid from int_units__access
+    union
+    select person_id, umid from int_units__waits
+    union
+    select person_id, umid from int_units__four_week_wait
+    union
+    select person_id, umid from int_units__outcomes
+    union
+    select person_id, umid from int_units__prom_quality
+    union
+    select person_id, umid from int_people_in_contact
+),
+
+characteristics as materialized (
+    select
+        pp.person_id,
+        pp.umid,
+        m.period_end,
+        coalesce(h.ethnicity_group, 'Not known') as ethnicity_group,
+        coalesce(h.gender, 'Not known') as gender,
+        h.age as person_age,
+        coalesce(h.imd_quintile, 'Not known') as imd_quintile,
+        coalesce(h.disability, 'Not known') as disability,
+        coalesce(h.sexual_orientation, 'Not known') as sexual_orientation,
+        h.employ_status,
+        g.pcn_code,
+        g.place_code,
+        g.icb_code
+    from person_periods as pp
+    inner join stg_months as m on pp.umid = m.umid
+    asof left join int_person_history as h on pp.person_id = h.person_id and pp.umid >= h.umid
+    left join int_practice_geography as g on h.practice_code = g.practice_code and pp.umid = g.umid
+),
+
+unit_rows as (
+    select
+        u.indicator_id,
+        u.umid,
+        c.period_end,
+        u.person_id,
+        u.provider_code,
+        coalesce(c.icb_code, p.icb_code, 'UNKNOWN') as icb_code,
+        coalesce(c.place_code, 'UNKNOWN') as place_code,
+        coalesce(c.pcn_code, 'UNKNOWN') as pcn_code,
+        c.ethnicity_group,
+        case
+            when coalesce(u.ref_age, c.person_age) >= 65 then '65+'
+            when coalesce(u.ref_age, c.person_age) >= 26 then '26-64'
+            when coalesce(u.ref_age, c.person_age) >= 18 then '18-25'
+            else 'Not known'
+        end as age_band,
+        c.gender,
+        c.imd_quintile,
+        c.disability,
+        c.sexual_orientation,
+        u.wait_band,
+        u.num,
+        u.den,
+        u.num_g,
+        u.den_g,
+        u.x
+    from units as u
+    inner join characteristics as c on u.person_id = c.person_id and u.umid = c.umid
+    left join ref_providers as p on u.provider_code = p.provider_code
+),
+
+-- a person in contact gives the data-quality cohort row (_people_in_contact) and, if they qualify, an
+-- employment_paid_pct unit (open core CMH referral at the period end, known employment status)
+people_rows as (
+    select
+        k.indicator_id,
+        i.umid,
+        c.period_end,
+        i.person_id,
+        i.provider_code,
+        coalesce(c.icb_code, p.icb_code, 'UNKNOWN') as icb_code,
+        coalesce(c.place_code, 'UNKNOWN') as place_code,
+        coalesce(c.pcn_code, 'UNKNOWN') as pcn_code,
+        c.ethnicity_group,
+        case
+            when c.person_age >= 65 then '65+'
+            when c.person_age >= 26 then '26-64'
+            when c.person_age >= 18 then '18-25'
+            else 'Not known'
+        end as age_band,
+        c.gender,
+        c.imd_quintile,
+        c.disability,
+        c.sexual_orientation,
+        null::varchar as wait_band,
+        if(k.indicator_id = 'employment_paid_pct', (c.employ_status = '01')::double, 1.0) as num,
+        1.0 as den,
+        if(k.indicator_id = 'employment_paid_pct',
+            ((c.employ_status = '01') and i.is_primary_open)::double, i.is_primary::double) as num_g,
+        if(k.indicator_id = 'employment_paid_pct', i.is_primary_open, i.is_primary)::double as den_g,
+        null::double as x
+    from int_people_in_contact as i
+    inner join characteristics as c on i.person_id = c.person_id and i.umid = c.umid
+    left join ref_providers as p on i.provider_code = p.provider_code
+    inner join (values ('_people_in_contact'), ('employment_paid_pct')) as k (indicator_id)
+        on k.indicator_id = '_people_in_contact'
+        or (
+            i.has_open_core_referral
+            and c.employ_status in (select code from seed_code where list_name = 'employ_status_known')
+        )
+),
+
+final as (
+    select * from unit_rows
+    union all
+    select * from people_rows
+)
+
+select * from final

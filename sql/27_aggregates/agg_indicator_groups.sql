@@ -1,0 +1,201 @@
+/* Every indicator's units summed for every period x geography level x breakdown (4 levels x 8
+   breakdowns) in one statement; the kind templates then only turn these sums into values.
+   grain [indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value]
+   inputs: fct_indicator_units, reg_breakdown  ·  $quantiles (the registry's distinct quantile_p values)
+   Provider rows sum num/den; geography rows sum num_g/den_g, which count a person once where the
+   indicator counts people (see int_units__*). Only breakdowns the registry lists for the indicator are
+   kept. Place UNKNOWN (people with no usable practice) is not a place: those people count in their ICB
+   and under PCN UNKNOWN only.
+   Speed: sums are grouped by breakdown at the finest geography first and then rolled up to the four
+   levels; only units with a value x (for quantiles and SDs) go through all 32 sets. The data-quality
+   cohort (_people_in_contact) is grouped by geography only, then unpivoted into the six dq_* indicators,
+   since those have breakdown `all` alone. */
+create or replace temp table agg_indicator_groups as
+-- sums: first by breakdown within the finest geography, then rolled up to the four levels (sums of
+-- sums), which costs far less than 32 grouping sets over every unit. `all` is the sum of the ethnicity
+-- groups (every unit has exactly one), and only waiting-list units carry a wait band, so the big input
+-- goes through six grouping sets rather than eight.
+with by_dimension as (
+    select
+        indicator_id,
+        period_end,
+        icb_code,
+        place_code,
+        pcn_code,
+        provider_code,
+        case
+            when grouping(ethnicity_group) = 0 then 'ethnicity_group'
+            when grouping(age_band) = 0 then 'age_band'
+            when grouping(gender) = 0 then 'gender'
+            when grouping(imd_quintile) = 0 then 'imd_quintile'
+            when grouping(disability) = 0 then 'disability'
+            else 'sexual_orientation'
+        end as breakdown,
+        coalesce(ethnicity_group, age_band, gender, imd_quintile, disability, sexual_orientation)
+            as breakdown_value,
+        sum(num) as num,
+        sum(den) as den,
+        sum(num_g) as num_g,
+        sum(den_g) as den_g
+    from fct_indicator_units
+    where x is null and indicator_id <> '_people_in_contact'
+    group by
+        indicator_id, period_end, icb_code, place_code, pcn_code, provider_code,
+        grouping sets (
+            (ethnicity_group), (age_band), (gender), (imd_quintile), (disability), (sexual_orientation)
+        )
+),
+
+by_breakdown as (
+    select * from by_dimension
+    union all
+    select
+        indicator_id, period_end, icb_code, place_code, pcn_code, provider_code, 'all', 'all',
+        sum(num), sum(den), sum(num_g), sum(den_g)
+    from by_dimension
+    where breakdown = 'ethnicity_group'
+    group by all
+    union all
+    select
+        indicator_id, period_end, icb_code, place_code, pcn_code, provider_code, 'wait_band', wait_band,
+        sum(num), sum(den), sum(num_g), sum(den_g)
+    from fct_indicator_units
+    where x is null and wait_band is not null
+    group by all
+),
+
+summed as (
+    select
+        indicator_id,
+        period_end,
+        case
+            when grouping(provider_code) = 0 then 'provider'
+            when grouping(pcn_code) = 0 then 'pcn'
+            when grouping(place_code) = 0 then 'place'
+            else 'icb'
+        end as geography_level,
+        coalesce(provider_code, pcn_code, place_code, icb_code) as geography_code,
+        breakdown,
+        breakdown_value,
+        case when grouping(provider_code) = 0 then sum(num) else sum(num_g) end as numerator,
+        case when grouping(provider_code) = 0 then sum(den) else sum(den_g) end as denominator,
+        0 as x_n,
+        null::double as x_sd,
+        null::double[] as x_quantiles
+    from by_breakdown
+    group by indicator_id, period_end, breakdown, breakdown_value, grouping sets ((icb_code), (place_code), (pcn_code), (provider_code))
+),
+
+-- units with a value x (waits, score changes) need every value for quantiles and SDs: 32 sets, few rows
+valued as (
+    select
+        indicator_id,
+        period_end,
+        case
+            when grouping(provider_code) = 0 then 'provider'
+            when grouping(pcn_code) = 0 then 'pcn'
+            when grouping(place_code) = 0 then 'place'
+            else 'icb'
+        end as geography_level,
+        coalesce(provider_code, pcn_code, place_code, icb_code) as geography_code,
+        case
+            when grouping(ethnicity_group) = 0 then 'ethnicity_group'
+            when grouping(age_band) = 0 then 'age_band'
+            when grouping(gender) = 0 then 'gender'
+            when grouping(imd_quintile) = 0 then 'imd_quintile'
+            when grouping(disability) = 0 then 'disability'
+            when grouping(sexual_orientation) = 0 then 'sexual_orientation'
+            when grouping(wait_band) = 0 then 'wait_band'
+            else 'all'
+        end as breakdown,
+        coalesce(
+            ethnicity_group, age_band, gender, imd_quintile, disability, sexual_orientation, wait_band, 'all'
+        ) as breakdown_value,
+        case when grouping(provider_code) = 0 then sum(num) else sum(num_g) end as numerator,
+        case when grouping(provider_code) = 0 then sum(den) else sum(den_g) end as denominator,
+        count(x) as x_n,
+        stddev_samp(x) as x_sd,
+        quantile_cont(x, $quantiles) as x_quantiles
+    from fct_indicator_units
+    where x is not null
+    group by
+        indicator_id,
+        period_end,
+        grouping sets ((icb_code), (place_code), (pcn_code), (provider_code)),
+        grouping sets (
+            (), (ethnicity_group), (age_band), (gender), (imd_quintile), (disability), (sexual_orientation),
+            (wait_band)
+        )
+),
+
+people as (
+    select
+        period_end,
+        case
+            when grouping(provider_code) = 0 then 'provider'
+            when grouping(pcn_code) = 0 then 'pcn'
+            when grouping(place_code) = 0 then 'place'
+            else 'icb'
+        end as geography_level,
+        coalesce(provider_code, pcn_code, place_code, icb_code) as geography_code,
+        grouping(provider_code) = 0 as by_provider,
+        sum(num) as n_p,
+        sum(num_g) as n_g,
+        sum(num) filter (where ethnicity_group <> 'Not known') as ethnicity_p,
+        sum(num_g) filter (where ethnicity_group <> 'Not known') as ethnicity_g,
+        sum(num) filter (where imd_quintile <> 'Not known') as imd_p,
+        sum(num_g) filter (where imd_quintile <> 'Not known') as imd_g,
+        sum(num) filter (where pcn_code not in ('UNMAPPED', 'UNKNOWN')) as practice_p,
+        sum(num_g) filter (where pcn_code not in ('UNMAPPED', 'UNKNOWN')) as practice_g,
+        sum(num) filter (where gender <> 'Not known') as gender_p,
+        sum(num_g) filter (where gender <> 'Not known') as gender_g,
+        sum(num) filter (where disability <> 'Not known') as disability_p,
+        sum(num_g) filter (where disability <> 'Not known') as disability_g,
+        sum(num) filter (where sexual_orientation <> 'Not known') as orientation_p,
+        sum(num_g) filter (where sexual_orientation <> 'Not known') as orientation_g
+    from fct_indicator_units
+    where indicator_id = '_people_in_contact'
+    group by period_end, grouping sets ((icb_code), (place_code), (pcn_code), (provider_code))
+),
+
+data_quality as (
+    select
+        d.indicator_id,
+        p.period_end,
+        p.geography_level,
+        p.geography_code,
+        'all' as breakdown,
+        'all' as breakdown_value,
+        coalesce(case d.indicator_id
+            when 'dq_ethnicity_known_pct' then if(p.by_provider, p.ethnicity_p, p.ethnicity_g)
+            when 'dq_imd_known_pct' then if(p.by_provider, p.imd_p, p.imd_g)
+            when 'dq_practice_mapped_pct' then if(p.by_provider, p.practice_p, p.practice_g)
+            when 'dq_gender_known_pct' then if(p.by_provider, p.gender_p, p.gender_g)
+            when 'dq_disability_known_pct' then if(p.by_provider, p.disability_p, p.disability_g)
+            when 'dq_sexual_orientation_known_pct' then if(p.by_provider, p.orientation_p, p.orientation_g)
+        end, 0) as numerator,
+        if(p.by_provider, p.n_p, p.n_g) as denominator,
+        0 as x_n,
+        null::double as x_sd,
+        null::double[] as x_quantiles
+    from people as p
+    cross join (
+        values ('dq_ethnicity_known_pct'), ('dq_imd_known_pct'), ('dq_practice_mapped_pct'),
+            ('dq_gender_known_pct'), ('dq_disability_known_pct'), ('dq_sexual_orientation_known_pct')
+    ) as d (indicator_id)
+),
+
+final as (
+    select g.*
+    from (
+        select * from summed
+        union all by name
+        select * from valued
+        union all by name
+        select * from data_quality
+    ) as g
+    inner join reg_breakdown as b on g.indicator_id = b.indicator_id and g.breakdown = b.breakdown
+    where not (g.geography_level = 'place' and g.geography_code = 'UNKNOWN')
+)
+
+select * from final order by indicator_id, period_end, geography_level, geography_code, breakdown
