@@ -41,7 +41,10 @@ synth: venv
 	else $(BIN)/cmh synth --scale $(SCALE) --out $(INBOX); fi
 
 run: synth
-	@$(BIN)/cmh demo-info --inbox $(INBOX) --warehouse $(WAREHOUSE)
+	$(BIN)/cmh pipeline run --if-changed --inbox $(INBOX) --warehouse $(WAREHOUSE)
+	@$(BIN)/cmh demo-accounts --warehouse $(WAREHOUSE)
+	@echo "Serving the dashboard on http://127.0.0.1:8050 (Ctrl-C to stop)"
+	CMH_DEMO=1 $(BIN)/cmh serve --warehouse $(WAREHOUSE)
 
 test: test-deps
 	$(BIN)/python -m pytest

@@ -114,13 +114,21 @@ def pipeline() -> None:
 @_inbox_opt
 @_wh_opt
 @click.option("--quiet", is_flag=True, help="No progress output")
-def pipeline_run(inbox, warehouse, quiet) -> None:
-    """Run the pipeline once now (even if the inbox is unchanged) and publish a new build."""
+@click.option(
+    "--if-changed", is_flag=True, help="Skip when the inbox is unchanged since the last successful run"
+)
+def pipeline_run(inbox, warehouse, quiet, if_changed) -> None:
+    """Run the pipeline once now and publish a new build."""
     from pipelines.run import run_pipeline
     from pipelines.schedule import run_once
 
     cfg = _config(inbox, warehouse)
-    outcome = run_once(cfg, lambda c: run_pipeline(c, progress=not quiet), trigger="manual", force=True)
+    outcome = run_once(
+        cfg, lambda c: run_pipeline(c, progress=not quiet), trigger="manual", force=not if_changed
+    )
+    if outcome.status == "skipped" and if_changed:
+        click.echo(f"skipped: {outcome.message}")
+        return
     if outcome.status != "success":
         raise click.ClickException(f"pipeline {outcome.status}: {outcome.message}")
     click.echo(outcome.message)
@@ -192,6 +200,43 @@ def pipeline_runs(warehouse, limit) -> None:
             f"{r.run_id:>5} {r.started_at} {r.status:<8} {r.trigger:<8} {r.build_id or '-'}  {r.message}"
         )
 
+
+@main.command()
+@_wh_opt
+@click.option("--host", default=None, help="[default: dashboard.host, 127.0.0.1]")
+@click.option("--port", type=int, default=None, help="[default: dashboard.port, 8050]")
+@click.option("--workers", type=int, default=None, help="[default: dashboard.workers, 2]")
+def serve(warehouse, host, port, workers) -> None:
+    """Serve the dashboard under gunicorn (reads only the published warehouse)."""
+    from dashboard.serve import serve as run_server
+
+    cfg = _config(None, warehouse)
+    d = cfg.dashboard
+    run_server(cfg.pipeline.warehouse, host or d.host, port or d.port, workers or d.workers)
+
+
+@main.command("demo-accounts")
+@_wh_opt
+def demo_accounts(warehouse) -> None:
+    """Create (or reset) one demo login per role and print them. Demo use only."""
+    import os
+
+    cfg = _config(None, warehouse)
+    os.environ.setdefault("CMH_PIPELINE_WAREHOUSE", str(cfg.pipeline.warehouse))
+    from dashboard.auth.cli import demo_accounts as make_accounts
+
+    click.echo("Demo logins (synthetic data only; passwords are reset on every `make run`):")
+    for username, role, password in make_accounts():
+        click.echo(f"  {role:<14} user {username:<15} password {password}")
+
+
+def _attach_users() -> None:
+    from dashboard.auth.cli import users
+
+    main.add_command(users)
+
+
+_attach_users()
 
 if __name__ == "__main__":
     sys.exit(main())

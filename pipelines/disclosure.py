@@ -114,6 +114,10 @@ def apply_disclosure_control(
     num = df["numerator"].to_numpy("float64", na_value=np.nan)
     den = df["denominator"].to_numpy("float64", na_value=np.nan)
     val = df["value"].to_numpy("float64", na_value=np.nan)
+    # a rate row with no population is published as a count when the build gave it the count as its
+    # value (a dimension with no population at all); a group that merely lacks a population in a
+    # dimension that has one ("Not known") keeps no value: its count is not a rate
+    no_value = (kind == "rate") & np.isnan(den) & np.isnan(val)
     kind[(kind == "rate") & np.isnan(den)] = "count"
     is_count = kind == "count"
     num = np.where(is_count & np.isnan(num), val, num)
@@ -136,14 +140,15 @@ def apply_disclosure_control(
     out["denominator"] = np.where(shown & den_counts, round_to_base(den, rounding), np.nan)
     pct = kind == "percent"
     out["value"] = np.where(is_count, round_to_base(num, rounding), np.where(pct, round_half_away(val), val))
+    out.loc[no_value, "value"] = np.nan
     for col in LIMITS:
         out[col] = np.where(pct, round_half_away(out[col]), out[col])
     if is_count.any():
         rounded = round_to_base(num[is_count], rounding)
         for level, tag in zip(methods.LEVELS, ("95", "998"), strict=True):
             lo, up = methods.poisson_count_limits(rounded, level)
-            out.loc[is_count, f"lower_{tag}"] = lo
-            out.loc[is_count, f"upper_{tag}"] = up
+            out.loc[is_count, f"lower_{tag}"] = np.where(no_value[is_count], np.nan, lo)
+            out.loc[is_count, f"upper_{tag}"] = np.where(no_value[is_count], np.nan, up)
         if "method" in out.columns:
             method = out["method"].to_numpy(dtype=object)
             method[is_count] = methods.count_method(rounded)

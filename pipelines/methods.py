@@ -352,7 +352,8 @@ def sii(
         y0, y1 = back(coef[:, 0]), back(coef[:, 0] + coef[:, 1])
         result["intercept"][idx] = y0
         result["sii"][idx] = y1 - y0
-        result["rii"][idx] = y1 / y0
+        with np.errstate(invalid="ignore", divide="ignore"):  # Y0 = 0 gives no RII
+            result["rii"][idx] = y1 / y0
         weights = c * se[idx, None, :]  # G × 2 × Q: how each draw's z-score moves Y₀ and the slope
         ks = [k for level in LEVELS for k in _order_stat_positions(draws, level)]
         keys = [f"{m}{s}" for m in names for s in _limit_suffixes()]

@@ -39,8 +39,9 @@ LAYER = re.compile(r"^(\d+)_[a-z0-9_]+$")
 PARAM = re.compile(r"(?<![\w$])\$([A-Za-z_]\w*)")
 # string literals and comments, matched left to right so a quote in a comment (or -- in a string) is fine
 NOT_CODE = re.compile(r"'(?:[^']|'')*'|/\*.*?\*/|--[^\n]*", re.S)
-# Kinds run in this order: ratio reads the rows the others wrote.
-KIND_ORDER = ("proportion", "rate", "count", "mean", "quantile", "custom", "ratio")
+# `ratio` indicators (the representation ratio) are derived from their source rate by
+# pipelines.statistics, which also gives them their limits, so SQL builds every other kind.
+KIND_ORDER = ("proportion", "rate", "count", "mean", "quantile", "custom")
 
 # Values the SQL binds; spec/02 fixes them, so they are not configuration.
 DEFAULT_PARAMS: dict[str, object] = {
@@ -65,7 +66,6 @@ RAW_COLUMNS = (
     ("method", "VARCHAR"),
     ("sd", "DOUBLE"),  # kind mean, method t: sample SD of the unit values
     ("n", "BIGINT"),  # units behind the value (mean/quantile: values; rate/count: the count)
-    ("base_denominator", "DOUBLE"),  # kind ratio: the group's population behind its rate
 )
 
 Progress = Callable[[str, int, int], None]

@@ -130,6 +130,9 @@ def add_benchmarks(df: pd.DataFrame, registry: Registry, geography: pd.DataFrame
                 kind.isin(["proportion", "rate"]), sums["numerator"] / sums["denominator"] * mult, np.nan
             )
         bench[sel] = pooled
+    # a count published in place of a rate (no population for the group) has nothing to compare with
+    kinds = df["indicator_id"].map({i.id: i.kind for i in registry}).to_numpy(object)
+    bench[(kinds == "rate") & df["denominator"].isna().to_numpy()] = np.nan
     # a representation ratio is judged against 1.0 (access in proportion to population)
     bench[(df["indicator_id"].map({i.id: i.kind for i in registry}) == "ratio").to_numpy()] = 1.0
     df["benchmark_value"] = bench

@@ -238,7 +238,8 @@ def _pooled(con, indicator_id, breakdown, group):
 @pytest.mark.slow
 def test_demo_every_registry_id_and_check(demo):
     ids = {r[0] for r in demo.execute("select distinct indicator_id from indicator_values_raw").fetchall()}
-    assert ids == set(load_registry().ids)
+    # ratio indicators are derived after the build, by pipelines.statistics
+    assert ids == {i.id for i in load_registry() if i.kind != "ratio"}
     assert {k: v for k, v in run_checks(demo).items() if v} == {}
     months = demo.execute("select count(distinct period_end) from indicator_values_raw").fetchone()[0]
     assert months == 24

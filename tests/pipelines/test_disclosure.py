@@ -254,6 +254,17 @@ def test_rate_without_population_is_a_count():
     assert out.loc[0, "value"] == 10
 
 
+def test_group_without_a_population_publishes_its_count_but_no_rate():
+    """"Not known" ethnicity has no population: the build leaves its value empty, and publishing must
+    not turn the count into a figure that reads like a rate beside the others."""
+    raw = _frame([("icb", "Q1", "ethnicity_group", "Not known", 1871, 100)], ind="ind_rate").assign(
+        denominator=np.nan, value=np.nan
+    )
+    out = _published(raw, None)
+    assert out.loc[0, "numerator"] == 1870
+    assert np.isnan(out.loc[0, "value"]) and np.isnan(out.loc[0, "lower_95"])
+
+
 def test_unknown_unit_and_duplicates_fail_loudly():
     raw = _frame([("icb", "Q1", "all", "all", 10, 20)])
     with pytest.raises(ValueError, match="no rule for unit 'furlongs'"):

@@ -1,0 +1,205 @@
+"""`cmh pipeline run`: load -> build -> statistics -> disclosure -> checks -> publish, in one process.
+
+This process is the only writer of a warehouse. Everything happens inside a new DuckDB file that
+pipelines.publish switches live only after every check passed, so a failed or killed run never
+touches the live build. Progress goes to the terminal (stage, step, rows/s) and one JSON line per
+stage to `<warehouse>/logs/pipeline.jsonl` (the structured log).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from tqdm import tqdm
+
+from pipelines import publish
+from pipelines.config import Config
+from pipelines.disclosure import apply_disclosure_control, suppress_derived
+from pipelines.load import FatalLoadError, load_inbox
+from pipelines.registry import load_registry
+from pipelines.runs import RunStats
+from pipelines.sql_runner import SQL_DIR, build_indicators
+from pipelines.statistics import apply_statistics
+
+log = logging.getLogger(__name__)
+
+# What a published build holds (spec/04); staging and intermediate tables are dropped before publish.
+PUBLISHED = ("indicator_values", "indicator_values_raw", "inequality_summary", "indicators", "build_info",
+             "load_report", "quarantine", "geography", "provider_pcns")
+MONTH_DIR = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+class _Progress:
+    """Terminal progress for one stage at a time, plus a JSON-lines log of stage timings."""
+
+    def __init__(self, enabled: bool, logfile: Path):
+        self.enabled, self.logfile = enabled, logfile
+        self.bar: tqdm | None = None
+        self.stage, self.t0 = "", time.perf_counter()
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+
+    def start(self, stage: str) -> None:
+        self.close()
+        self.stage, self.t0 = stage, time.perf_counter()
+        if self.enabled:
+            self.bar = tqdm(desc=f"{stage:<11}", unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.n = done
+            self.bar.set_postfix_str(what[-60:], refresh=False)
+            self.bar.refresh()
+
+    def done(self, **fields) -> None:
+        secs = time.perf_counter() - self.t0
+        rows = fields.get("rows")
+        if rows and self.bar is not None:
+            self.bar.set_postfix_str(f"{rows:,} rows, {rows / max(secs, 1e-9):,.0f} rows/s")
+        self.close()
+        entry = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "stage": self.stage,
+                 "seconds": round(secs, 3), **fields}
+        with self.logfile.open("a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+        log.info("%s done in %.1f s %s", self.stage, secs, fields)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def last_period(inbox: Path) -> dt.date:
+    months = sorted(p.name for p in inbox.iterdir() if p.is_dir() and MONTH_DIR.match(p.name))
+    if not months:
+        raise FatalLoadError(str(inbox), "no month folders (YYYY-MM) in the inbox")
+    y, m = (int(x) for x in months[-1].split("-"))
+    return dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
+    """Build and publish a new warehouse from `config.pipeline.inbox`. Raises on any failure (the
+    live build is untouched); returns the counts recorded in the run history."""
+    inbox, warehouse = Path(config.pipeline.inbox), Path(config.pipeline.warehouse)
+    if not inbox.is_dir():
+        raise FatalLoadError(str(inbox), "the inbox folder does not exist (generate one with `cmh synth`)")
+    warehouse.mkdir(parents=True, exist_ok=True)
+    registry = load_registry()
+    prog = _Progress(progress, warehouse / "logs" / "pipeline.jsonl")
+    prog.start("hash inputs")
+    inputs_hash = publish.data_hash(inbox)
+    period = last_period(inbox)
+    prog.done(data_hash=inputs_hash[:12], last_period=period)
+    stats: dict[str, object] = {}
+
+    def build(con: duckdb.DuckDBPyConnection):
+        for k, v in config.pipeline.duckdb_config().items():
+            con.execute(f"set {k} = '{v}'")  # values come from the validated config, not from users
+        prog.start("load")
+        try:
+            loaded = load_inbox(con, inbox, progress=prog)
+        except FatalLoadError:
+            _save_failed_load_report(con, warehouse)
+            raise
+        prog.done(rows=loaded.rows_read, loaded=loaded.rows_loaded, rejected=loaded.rows_rejected,
+                  superseded=loaded.rows_superseded, files=loaded.files)
+        prog.start("build")
+        runs = build_indicators(con, registry, progress=prog)
+        n_raw = con.execute("select count(*) from indicator_values_raw").fetchone()[0]
+        prog.done(rows=n_raw, files=len(runs))
+        prog.start("statistics")
+        raw = con.execute("select * from indicator_values_raw").df()
+        geography = con.execute(
+            "select distinct pcn_code, place_code, icb_code from ref_gp_practice_pcn where pcn_code is not null"
+        ).df()
+        raw, ineq = apply_statistics(raw, registry, geography)
+        prog.done(rows=len(raw), inequality_rows=len(ineq))
+        prog.start("disclosure")
+        units = {i.id: i.unit for i in registry}
+        published = apply_disclosure_control(raw, units, geography, threshold=config.disclosure.threshold,
+                                             rounding=config.disclosure.rounding)
+        ineq_pub = suppress_derived(ineq, published)
+        prog.done(rows=len(published), suppressed=int(published["suppressed"].notna().sum()))
+        prog.start("write")
+        _write_tables(con, raw, published, ineq_pub, registry)
+        _write_build_info(con, loaded, inputs_hash)
+        _drop_working_tables(con)
+        prog.done()
+        stats.update(rows_loaded=loaded.rows_loaded, rows_rejected=loaded.rows_rejected,
+                     rows_superseded=loaded.rows_superseded)
+        prog.start("checks")
+
+    result = publish.build_into_new_file(
+        warehouse, build, last_period=period, data_hash=inputs_hash,
+        checks=publish.load_checks(SQL_DIR / "checks"), keep_builds=config.publish.keep_builds,
+    )
+    prog.done(build_id=result.build.build_id)
+    prog.close()
+    return RunStats(build_id=result.build.build_id, inbox_hash=inputs_hash,
+                    message=f"published {result.build.build_id}", **stats)
+
+
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    keys = ["indicator_id", "geography_level", "geography_code", "breakdown", "breakdown_value", "period_end"]
+    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def _write_tables(con, raw: pd.DataFrame, published: pd.DataFrame, ineq: pd.DataFrame, registry) -> None:
+    """Published tables, sorted by the keys the dashboard filters on (DuckDB zone maps then prune)."""
+    raw_cols = [c for c in published.columns if c != "suppressed"] + [c for c in ("sd", "n") if c in raw.columns]
+    frames = {
+        "indicator_values_raw": _ordered(raw[[c for c in raw_cols if c in raw.columns]]),
+        "indicator_values": _ordered(published),
+        "inequality_summary": ineq.sort_values(["indicator_id", "geography_level", "geography_code", "dimension",
+                                                "period_end"], kind="stable"),
+        "indicators": registry.to_frame(),
+    }
+    for name, frame in frames.items():
+        con.register("_frame", frame)
+        con.execute(f"create or replace table {name} as select * from _frame")
+        con.unregister("_frame")
+    con.execute("alter table indicator_values alter period_end type date")
+    con.execute("alter table indicator_values_raw alter period_end type date")
+
+
+def _write_build_info(con, loaded, inputs_hash: str) -> None:
+    from importlib.metadata import version
+
+    con.execute(
+        """create or replace table build_info as select
+             getvariable('build_id') as build_id, getvariable('built_at')::timestamp as built_at,
+             $hash as data_hash, $code as code_version,
+             (select min(period_end) from indicator_values) as first_period,
+             (select max(period_end) from indicator_values) as last_period,
+             $loaded::bigint as rows_loaded, $rejected::bigint as rows_rejected,
+             $superseded::bigint as rows_superseded""",
+        {"hash": inputs_hash, "code": version("cmh-dashboard"), "loaded": loaded.rows_loaded,
+         "rejected": loaded.rows_rejected, "superseded": loaded.rows_superseded},
+    )
+
+
+def _drop_working_tables(con) -> None:
+    """Person-level staging and intermediate tables never leave the pipeline."""
+    rows = con.execute("select table_name, table_type from information_schema.tables "
+                       "where table_schema = 'main'").fetchall()
+    for name, kind in rows:
+        if name not in PUBLISHED:
+            con.execute(f'drop {"view" if kind == "VIEW" else "table"} if exists "{name}"')
+
+
+def _save_failed_load_report(con, warehouse: Path) -> None:
+    """A fatal load error still leaves its load_report where the data team can read it."""
+    try:
+        out = warehouse / "logs" / "last_failed_load_report.csv"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        con.execute("select * from load_report").df().to_csv(out, index=False)
+    except duckdb.Error:
+        pass
