@@ -1,6 +1,7 @@
 /* The published geography lookup: every area an indicator can be reported for, with its name and parent
    (read by the dashboard for labels and drill-down, and by chk_geography_codes_known).
    grain [geography_level, geography_code]  ·  inputs: ref_gp_practice_pcn, ref_providers
+   icb_code: the ICB an area belongs to (the API and extracts scope ICB-wide users by it).
    Built from the reference files only, never from the data, so a code the data invents fails the check.
    Names and parents come from the most recently started relationship. The pseudo-PCNs UNMAPPED and
    UNKNOWN span places, so their parent is the ICB (with several ICBs, the first by code). */
@@ -18,24 +19,24 @@ icbs as (
 
 final as (
     select 'icb' as geography_level, code as geography_code, coalesce(name, code) as geography_name,
-        null::varchar as parent_level, null::varchar as parent_code
+        null::varchar as parent_level, null::varchar as parent_code, code as icb_code
     from icbs
     union all
     select 'place', place_code, coalesce(arg_min(place_name, recency), place_code), 'icb',
-        arg_min(icb_code, recency)
+        arg_min(icb_code, recency), arg_min(icb_code, recency)
     from rel
     group by place_code
     union all
     select 'pcn', pcn_code, coalesce(arg_min(pcn_name, recency), pcn_code), 'place',
-        arg_min(place_code, recency)
+        arg_min(place_code, recency), arg_min(icb_code, recency)
     from rel
     where nullif(trim(pcn_code), '') is not null
     group by pcn_code
     union all
-    select 'pcn', p.code, p.name, 'icb', (select min(code) from icbs)
+    select 'pcn', p.code, p.name, 'icb', (select min(code) from icbs), (select min(code) from icbs)
     from (values ('UNMAPPED', 'Practice outside any PCN'), ('UNKNOWN', 'No usable GP practice')) as p (code, name)
     union all
-    select 'provider', provider_code, coalesce(provider_name, provider_code), 'icb', icb_code
+    select 'provider', provider_code, coalesce(provider_name, provider_code), 'icb', icb_code, icb_code
     from ref_providers
 )
 

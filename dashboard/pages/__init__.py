@@ -1,0 +1,1 @@
+"""Dashboard pages, one module per view; each layout is a function of the URL's query string."""
