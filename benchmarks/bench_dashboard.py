@@ -1,0 +1,222 @@
+"""Dashboard callback latency under gunicorn (spec/07: icb data; warm p95 <= 50 ms, cold <= 300 ms,
+20 concurrent users p95 <= 500 ms with zero errors; worker RSS <= 300 MiB).
+
+The callback measured is the one a user triggers on every change of page, period, area or group:
+Dash's pages router (`_pages_content.children`), which runs the page's layout — its queries and
+figures — for the new URL. Requests are real HTTP POSTs to /_dash-update-component on a real
+gunicorn (2 workers), with authentication off (CMH_AUTH=off) so the figures measure the dashboard,
+not the login.
+
+    .venv/bin/python benchmarks/bench_dashboard.py --warehouse DIR [--users 20 --seconds 30]
+    .venv/bin/python benchmarks/bench_dashboard.py --scale icb     # generates and builds first
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+
+BIN = Path(sys.executable).parent
+PAGES = ["/", "/access", "/waiting", "/outcomes", "/equity", "/data-quality"]
+DIMS = ["", "ethnicity_group", "age_band", "imd_quintile", "gender"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def states(warehouse: Path, n: int, seed: int = 1) -> list[tuple[str, str]]:
+    """Distinct (page, search) pairs a user could reach: pages x areas x characteristics x months."""
+    con = duckdb.connect(str(warehouse / "current.duckdb"), read_only=True)
+    geo = con.execute(
+        "select geography_level, geography_code, parent_code from geography "
+        "where geography_level in ('place', 'pcn') and geography_code not in ('UNMAPPED', 'UNKNOWN')"
+    ).fetchall()
+    icb = con.execute(
+        "select geography_code from geography where geography_level = 'icb' limit 1"
+    ).fetchone()[0]
+    months = [
+        str(r[0])[:7]
+        for r in con.execute(
+            "select distinct period_end from indicator_values order by 1 desc limit 6"
+        ).fetchall()
+    ]
+    con.close()
+    rng = random.Random(seed)
+    out = set()
+    while len(out) < n:
+        level, code, parent = rng.choice(geo)
+        area = f"&icb={icb}&place={code}" if level == "place" else f"&icb={icb}&place={parent}&pcn={code}"
+        dim = rng.choice(DIMS)
+        search = f"?period={rng.choice(months)}{area}" + (f"&dim={dim}" if dim else "")
+        out.add((rng.choice(PAGES), search))
+    return sorted(out)
+
+
+def payload(path: str, search: str) -> bytes:
+    return json.dumps(
+        {
+            "output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [
+                {"id": "_pages_content", "property": "children"},
+                {"id": "_pages_store", "property": "data"},
+            ],
+            "inputs": [
+                {"id": "_pages_location", "property": "pathname", "value": path},
+                {"id": "_pages_location", "property": "search", "value": search},
+            ],
+            "changedPropIds": ["_pages_location.pathname"],
+            "state": [],
+        }
+    ).encode()
+
+
+def call(base: str, path: str, search: str) -> tuple[float, int]:
+    req = urllib.request.Request(
+        base + "/_dash-update-component",
+        data=payload(path, search),
+        headers={"Content-Type": "application/json"},
+    )
+    t0 = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+            status = r.status
+    except urllib.error.HTTPError as e:
+        status = e.code
+    return (time.perf_counter() - t0) * 1000, status
+
+
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=100)[94] if len(xs) >= 20 else max(xs)
+
+
+def worker_rss(master_pid: int) -> list[float]:
+    out = subprocess.run(["ps", "-o", "pid=,rss=", "--ppid", str(master_pid)], capture_output=True, text=True)
+    return [int(line.split()[1]) / 1024 for line in out.stdout.splitlines() if line.strip()]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--warehouse", type=Path)
+    ap.add_argument("--scale", default="icb")
+    ap.add_argument("--states", type=int, default=60)
+    ap.add_argument("--users", type=int, default=20)
+    ap.add_argument("--seconds", type=float, default=30)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dash-"))
+    warehouse = args.warehouse
+    if warehouse is None:
+        inbox, warehouse = tmp / "inbox", tmp / "wh"
+        subprocess.run(
+            [
+                str(BIN / "cmh"),
+                "synth",
+                "--scale",
+                args.scale,
+                "--start",
+                "2024-11",
+                "--out",
+                str(inbox),
+                "--quiet",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        subprocess.run(
+            [
+                str(BIN / "cmh"),
+                "pipeline",
+                "run",
+                "--quiet",
+                "--inbox",
+                str(inbox),
+                "--warehouse",
+                str(warehouse),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    port = free_port()
+    env = {
+        **os.environ,
+        "CMH_AUTH": "off",
+        "CMH_DASHBOARD_CACHE_DIR": str(tmp / "cache"),
+        "CMH_RUN_DIR": str(tmp / "run"),
+    }
+    server = subprocess.Popen(
+        [str(BIN / "cmh"), "serve", "--warehouse", str(warehouse), "--port", str(port), "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/_dash-layout", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        todo = states(warehouse, args.states)
+        call(base, "/", "")  # the pages router registers on a worker's first request
+        call(base, "/", "")
+        cold = [call(base, p, s) for p, s in todo]
+        warm = [call(base, p, s) for p, s in todo for _ in range(2)]
+        errors, lat = [], []
+        stop = time.perf_counter() + args.seconds
+        lock = threading.Lock()
+
+        def user(seed: int) -> None:
+            rng = random.Random(seed)
+            while time.perf_counter() < stop:
+                ms, status = call(base, *rng.choice(todo))
+                with lock:
+                    lat.append(ms)
+                    if status != 200:
+                        errors.append(status)
+
+        threads = [threading.Thread(target=user, args=(i,)) for i in range(args.users)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        rss = worker_rss(server.pid)
+        bad = [s for _, s in cold + warm if s != 200]
+        print("| measure | requests | p50 ms | p95 ms | errors |")
+        print("|---|---|---|---|---|")
+        for name, xs in (
+            ("cold cache (first view of each state)", [m for m, _ in cold]),
+            ("warm cache (same states again)", [m for m, _ in warm]),
+            (f"{args.users} concurrent users, {args.seconds:.0f} s, mixed states", lat),
+        ):
+            print(
+                f"| {name} | {len(xs)} | {statistics.median(xs):.0f} | {p95(xs):.0f} | "
+                f"{len(errors) if 'concurrent' in name else len(bad)} |"
+            )
+        print(
+            f"\nworker RSS after the run: {', '.join(f'{r:.0f} MiB' for r in rss)}; "
+            f"{len(todo)} states over {len(PAGES)} pages; machine {os.cpu_count()} cores"
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+if __name__ == "__main__":
+    main()
