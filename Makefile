@@ -55,6 +55,8 @@ lint: $(VENV)/.installed-test
 
 bench: venv
 	$(BIN)/python benchmarks/bench_synth.py
+	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_dashboard.py --scale icb
 
 clean:
 	rm -rf var .pytest_cache
