@@ -28,6 +28,7 @@ import urllib.request
 from pathlib import Path
 
 import duckdb
+from _proc import measured, synth
 
 BIN = Path(sys.executable).parent
 PAGES = ["/", "/access", "/waiting", "/outcomes", "/equity", "/data-quality"]
@@ -123,35 +124,8 @@ def main() -> None:
     warehouse = args.warehouse
     if warehouse is None:
         inbox, warehouse = tmp / "inbox", tmp / "wh"
-        subprocess.run(
-            [
-                str(BIN / "cmh"),
-                "synth",
-                "--scale",
-                args.scale,
-                "--start",
-                "2024-11",
-                "--out",
-                str(inbox),
-                "--quiet",
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        subprocess.run(
-            [
-                str(BIN / "cmh"),
-                "pipeline",
-                "run",
-                "--quiet",
-                "--inbox",
-                str(inbox),
-                "--warehouse",
-                str(warehouse),
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        synth(args.scale, inbox)
+        measured("pipeline", "run", "--quiet", "--inbox", str(inbox), "--warehouse", str(warehouse))
     port = free_port()
     env = {
         **os.environ,

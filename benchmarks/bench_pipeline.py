@@ -15,13 +15,13 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
+from _proc import measured, synth
 
 BIN = Path(sys.executable).parent
 
@@ -49,29 +49,14 @@ select period_end, count(distinct Person_ID) people from second group by 1 order
 
 
 def run_pipeline(inbox: Path, warehouse: Path) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            str(BIN / "cmh"),
-            "pipeline",
-            "run",
-            "--quiet",
-            "--inbox",
-            str(inbox),
-            "--warehouse",
-            str(warehouse),
-        ],
-        stdout=subprocess.DEVNULL,
+    secs, peak_mib = measured(
+        "pipeline", "run", "--quiet", "--inbox", str(inbox), "--warehouse", str(warehouse)
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    secs = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status):
-        raise SystemExit("pipeline failed")
     stages = {}
     for line in (warehouse / "logs" / "pipeline.jsonl").read_text().splitlines():
         e = json.loads(line)
         stages[e["stage"]] = e["seconds"]
-    return {"secs": secs, "peak_mib": usage.ru_maxrss / 1024, "stages": stages}
+    return {"secs": secs, "peak_mib": peak_mib, "stages": stages}
 
 
 def baseline(inbox: Path) -> tuple[float, int]:
@@ -97,21 +82,7 @@ def main() -> None:
         for scale in args.scales:
             inbox = args.inbox or tmp / f"{scale}-inbox"
             if not args.inbox:
-                subprocess.run(
-                    [
-                        str(BIN / "cmh"),
-                        "synth",
-                        "--scale",
-                        scale,
-                        "--start",
-                        "2024-11",
-                        "--out",
-                        str(inbox),
-                        "--quiet",
-                    ],
-                    check=True,
-                    stdout=subprocess.DEVNULL,
-                )
+                synth(scale, inbox)
             r = run_pipeline(inbox, tmp / f"{scale}-wh")
             b_secs, b_people = baseline(inbox)
             wh = duckdb.connect(str(tmp / f"{scale}-wh" / "current.duckdb"), read_only=True)

@@ -13,47 +13,24 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-CMH = str(Path(sys.executable).with_name("cmh"))
+from _proc import synth
+
 NATIONAL_ADULTS = 45_000_000
 
 
 def run(scale: str, out: Path, extra: list[str]) -> dict:
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        [
-            CMH,
-            "synth",
-            "--scale",
-            scale,
-            "--start",
-            "2024-11",
-            "--out",
-            str(out),
-            "--force",
-            "--quiet",
-            *extra,
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS, in KiB
-    secs = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise SystemExit(f"cmh synth --scale {scale} failed ({proc.returncode})")
-    peak = usage.ru_maxrss
+    secs, peak_mib = synth(scale, out, *extra)
     truth = json.loads((out / "ground_truth.json").read_text())
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     adults = sum(g["adults"] for g in truth["geography"])
     return {
         "scale": scale,
         "secs": secs,
-        "peak_mib": peak / 1024,
+        "peak_mib": peak_mib,
         "adults": adults,
         "pcns": sum(g["pcns"] for g in truth["geography"]),
         **truth["counts"],
