@@ -52,6 +52,7 @@ test: test-deps
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m pipelines.registry --check
 
 bench: venv
 	$(BIN)/python benchmarks/bench_synth.py

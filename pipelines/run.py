@@ -32,8 +32,17 @@ from pipelines.statistics import apply_statistics
 log = logging.getLogger(__name__)
 
 # What a published build holds (spec/04); staging and intermediate tables are dropped before publish.
-PUBLISHED = ("indicator_values", "indicator_values_raw", "inequality_summary", "indicators", "build_info",
-             "load_report", "quarantine", "geography", "provider_pcns")
+PUBLISHED = (
+    "indicator_values",
+    "indicator_values_raw",
+    "inequality_summary",
+    "indicators",
+    "build_info",
+    "load_report",
+    "quarantine",
+    "geography",
+    "provider_pcns",
+)
 MONTH_DIR = re.compile(r"^(\d{4})-(\d{2})$")
 
 
@@ -65,8 +74,12 @@ class _Progress:
         if rows and self.bar is not None:
             self.bar.set_postfix_str(f"{rows:,} rows, {rows / max(secs, 1e-9):,.0f} rows/s")
         self.close()
-        entry = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "stage": self.stage,
-                 "seconds": round(secs, 3), **fields}
+        entry = {
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "stage": self.stage,
+            "seconds": round(secs, 3),
+            **fields,
+        }
         with self.logfile.open("a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
         log.info("%s done in %.1f s %s", self.stage, secs, fields)
@@ -109,8 +122,13 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
         except FatalLoadError:
             _save_failed_load_report(con, warehouse)
             raise
-        prog.done(rows=loaded.rows_read, loaded=loaded.rows_loaded, rejected=loaded.rows_rejected,
-                  superseded=loaded.rows_superseded, files=loaded.files)
+        prog.done(
+            rows=loaded.rows_read,
+            loaded=loaded.rows_loaded,
+            rejected=loaded.rows_rejected,
+            superseded=loaded.rows_superseded,
+            files=loaded.files,
+        )
         prog.start("build")
         runs = build_indicators(con, registry, progress=prog)
         n_raw = con.execute("select count(*) from indicator_values_raw").fetchone()[0]
@@ -124,8 +142,9 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
         prog.done(rows=len(raw), inequality_rows=len(ineq))
         prog.start("disclosure")
         units = {i.id: i.unit for i in registry}
-        published = apply_disclosure_control(raw, units, geography, threshold=config.disclosure.threshold,
-                                             rounding=config.disclosure.rounding)
+        published = apply_disclosure_control(
+            raw, units, geography, threshold=config.disclosure.threshold, rounding=config.disclosure.rounding
+        )
         ineq_pub = suppress_derived(ineq, published)
         prog.done(rows=len(published), suppressed=int(published["suppressed"].notna().sum()))
         prog.start("write")
@@ -133,18 +152,29 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
         _write_build_info(con, loaded, inputs_hash)
         _drop_working_tables(con)
         prog.done()
-        stats.update(rows_loaded=loaded.rows_loaded, rows_rejected=loaded.rows_rejected,
-                     rows_superseded=loaded.rows_superseded)
+        stats.update(
+            rows_loaded=loaded.rows_loaded,
+            rows_rejected=loaded.rows_rejected,
+            rows_superseded=loaded.rows_superseded,
+        )
         prog.start("checks")
 
     result = publish.build_into_new_file(
-        warehouse, build, last_period=period, data_hash=inputs_hash,
-        checks=publish.load_checks(SQL_DIR / "checks"), keep_builds=config.publish.keep_builds,
+        warehouse,
+        build,
+        last_period=period,
+        data_hash=inputs_hash,
+        checks=publish.load_checks(SQL_DIR / "checks"),
+        keep_builds=config.publish.keep_builds,
     )
     prog.done(build_id=result.build.build_id)
     prog.close()
-    return RunStats(build_id=result.build.build_id, inbox_hash=inputs_hash,
-                    message=f"published {result.build.build_id}", **stats)
+    return RunStats(
+        build_id=result.build.build_id,
+        inbox_hash=inputs_hash,
+        message=f"published {result.build.build_id}",
+        **stats,
+    )
 
 
 def _ordered(df: pd.DataFrame) -> pd.DataFrame:
@@ -154,12 +184,15 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 
 def _write_tables(con, raw: pd.DataFrame, published: pd.DataFrame, ineq: pd.DataFrame, registry) -> None:
     """Published tables, sorted by the keys the dashboard filters on (DuckDB zone maps then prune)."""
-    raw_cols = [c for c in published.columns if c != "suppressed"] + [c for c in ("sd", "n") if c in raw.columns]
+    raw_cols = [c for c in published.columns if c != "suppressed"] + [
+        c for c in ("sd", "n") if c in raw.columns
+    ]
     frames = {
         "indicator_values_raw": _ordered(raw[[c for c in raw_cols if c in raw.columns]]),
         "indicator_values": _ordered(published),
-        "inequality_summary": ineq.sort_values(["indicator_id", "geography_level", "geography_code", "dimension",
-                                                "period_end"], kind="stable"),
+        "inequality_summary": ineq.sort_values(
+            ["indicator_id", "geography_level", "geography_code", "dimension", "period_end"], kind="stable"
+        ),
         "indicators": registry.to_frame(),
     }
     for name, frame in frames.items():
@@ -181,15 +214,21 @@ def _write_build_info(con, loaded, inputs_hash: str) -> None:
              (select max(period_end) from indicator_values) as last_period,
              $loaded::bigint as rows_loaded, $rejected::bigint as rows_rejected,
              $superseded::bigint as rows_superseded""",
-        {"hash": inputs_hash, "code": version("cmh-dashboard"), "loaded": loaded.rows_loaded,
-         "rejected": loaded.rows_rejected, "superseded": loaded.rows_superseded},
+        {
+            "hash": inputs_hash,
+            "code": version("cmh-dashboard"),
+            "loaded": loaded.rows_loaded,
+            "rejected": loaded.rows_rejected,
+            "superseded": loaded.rows_superseded,
+        },
     )
 
 
 def _drop_working_tables(con) -> None:
     """Person-level staging and intermediate tables never leave the pipeline."""
-    rows = con.execute("select table_name, table_type from information_schema.tables "
-                       "where table_schema = 'main'").fetchall()
+    rows = con.execute(
+        "select table_name, table_type from information_schema.tables where table_schema = 'main'"
+    ).fetchall()
     for name, kind in rows:
         if name not in PUBLISHED:
             con.execute(f'drop {"view" if kind == "VIEW" else "table"} if exists "{name}"')

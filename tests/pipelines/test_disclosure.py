@@ -255,7 +255,7 @@ def test_rate_without_population_is_a_count():
 
 
 def test_group_without_a_population_publishes_its_count_but_no_rate():
-    """"Not known" ethnicity has no population: the build leaves its value empty, and publishing must
+    """ "Not known" ethnicity has no population: the build leaves its value empty, and publishing must
     not turn the count into a figure that reads like a rate beside the others."""
     raw = _frame([("icb", "Q1", "ethnicity_group", "Not known", 1871, 100)], ind="ind_rate").assign(
         denominator=np.nan, value=np.nan
