@@ -39,6 +39,8 @@ def add_limits(raw: pd.DataFrame, registry: Registry) -> pd.DataFrame:
     mult = _meta(df, registry, "multiplier").astype("float64").to_numpy()
     num = df["numerator"].astype("float64").to_numpy()
     den = df["denominator"].astype("float64").to_numpy()
+    # means with a t interval (registry method t); other means have no limits
+    t = (kind == "mean") & (_meta(df, registry, "method").to_numpy(object) == "t")
     for col in LIMITS:
         df[col] = np.nan
     method = np.full(len(df), None, dtype=object)
@@ -56,8 +58,6 @@ def add_limits(raw: pd.DataFrame, registry: Registry) -> pd.DataFrame:
             scale = np.where((kind[r] == "rate") & (den[r] > 0), mult[r] / den[r], 1.0)
         scale = np.where((kind[r] == "rate") & ~(den[r] > 0) & ~np.isnan(den[r]), np.nan, scale)
         lo[r], up[r] = cl * scale, cu * scale
-        # means with a t interval (registry method t); other means have no limits
-        t = (kind == "mean") & (_meta(df, registry, "method").to_numpy(object) == "t")
         if t.any():
             tl, tu = methods.t_interval(
                 df["value"].to_numpy("float64")[t],
@@ -69,11 +69,10 @@ def add_limits(raw: pd.DataFrame, registry: Registry) -> pd.DataFrame:
         df[f"lower_{tag}"], df[f"upper_{tag}"] = lo, up
     method[kind == "proportion"] = "wilson"
     rc = (kind == "rate") | (kind == "count")
-    method[rc] = np.where(methods.count_method(num[rc]) == "byar", "byar", "exact_poisson")
+    method[rc] = methods.count_method(num[rc])
     method[kind == "quantile"] = "quantile_cont"
-    method[(kind == "mean")] = np.where(
-        _meta(df, registry, "method").to_numpy(object)[kind == "mean"] == "t", "t", "none"
-    )
+    method[kind == "mean"] = "none"
+    method[t] = "t"
     method[kind == "ratio"] = "ratio"
     df["method"] = method
     return df
@@ -95,7 +94,7 @@ def add_representation_ratio(df: pd.DataFrame, registry: Registry) -> pd.DataFra
                 groups[col] = groups[col].to_numpy("float64") / np.where(base > 0, base, np.nan)
         groups["indicator_id"] = ind.id
         groups["method"] = "ratio"
-        out.append(groups[~groups["indicator_id"].isna()])
+        out.append(groups)
     return pd.concat(out, ignore_index=True)
 
 
@@ -131,10 +130,10 @@ def add_benchmarks(df: pd.DataFrame, registry: Registry, geography: pd.DataFrame
             )
         bench[sel] = pooled
     # a count published in place of a rate (no population for the group) has nothing to compare with
-    kinds = df["indicator_id"].map({i.id: i.kind for i in registry}).to_numpy(object)
+    kinds = _meta(df, registry, "kind").to_numpy(object)
     bench[(kinds == "rate") & df["denominator"].isna().to_numpy()] = np.nan
     # a representation ratio is judged against 1.0 (access in proportion to population)
-    bench[(df["indicator_id"].map({i.id: i.kind for i in registry}) == "ratio").to_numpy()] = 1.0
+    bench[kinds == "ratio"] = 1.0
     df["benchmark_value"] = bench
     polarity = _meta(df, registry, "polarity").to_numpy(object)
     for tag in ("95", "998"):

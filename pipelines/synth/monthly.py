@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipelines import contract as C
-from pipelines.synth.activity import ATTEND, IN_SCOPE, MECH, SOURCES, TEAM_CODES, Window, _group_rank
+from pipelines.synth.activity import ATTEND, MECH, PLANTED, SOURCES, TEAM_CODES, Window, _group_rank
 from pipelines.synth.geography import Region
 
 EPOCH = np.datetime64("1970-01-01", "D")
@@ -126,12 +126,9 @@ class RegionTables:
         np.minimum.at(first_seen, inv, R.received[self.rm_ref].astype(np.int64))
         self.pair, self.pair_first = pair, first_seen
         self._pair_attributes()
-        self.rm_key = key
 
     # ------------------------------------------------------------------ per (person, provider)
     def _pair_attributes(self) -> None:
-        from pipelines.synth.activity import PLANTED
-
         rng, P = self.rng, self.sim.P
         n = len(self.pair)
         person, prov = self.pair // 3, self.pair % 3
@@ -343,9 +340,6 @@ class RegionTables:
         cols["ReferClosReason"] = _strs(np.char.mod("%02d", R.close_reason[ref]), mask=~clo)
         return self._table("MHS101Referral", cols, len(ref))
 
-    def _event_month(self, day):
-        return self.win.month_of(day)
-
     def _contacts(self, m, umid):
         K, R = self.sim.K, self.sim.R
         idx = np.flatnonzero(self._k_month == m)
@@ -495,7 +489,3 @@ class RegionTables:
             }
             for p, m in sorted(self.resub)
         ]
-
-
-def in_scope_mask(team_idx: np.ndarray) -> np.ndarray:
-    return IN_SCOPE[team_idx]
