@@ -117,14 +117,19 @@ def pipeline() -> None:
 @click.option(
     "--if-changed", is_flag=True, help="Skip when the inbox is unchanged since the last successful run"
 )
-def pipeline_run(inbox, warehouse, quiet, if_changed) -> None:
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Rebuild every period, even when only some need it (see pipeline.incremental)",
+)
+def pipeline_run(inbox, warehouse, quiet, if_changed, full) -> None:
     """Run the pipeline once now and publish a new build."""
     from pipelines.run import run_pipeline
     from pipelines.schedule import run_once
 
     cfg = _config(inbox, warehouse)
     outcome = run_once(
-        cfg, lambda c: run_pipeline(c, progress=not quiet), trigger="manual", force=not if_changed
+        cfg, lambda c: run_pipeline(c, progress=not quiet, full=full), trigger="manual", force=not if_changed
     )
     if outcome.status == "skipped" and if_changed:
         click.echo(f"skipped: {outcome.message}")

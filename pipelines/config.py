@@ -37,6 +37,7 @@ class PipelineSettings:
     warehouse: Path = Path("var/warehouse")
     threads: int = 0  # 0 = DuckDB's default (one per core)
     memory_limit: str = ""  # "" = DuckDB's default (80% of RAM); e.g. "8GB"
+    incremental: bool = True  # rebuild only the periods changed input can affect (pipelines.incremental)
 
     def duckdb_config(self) -> dict[str, object]:
         """The `config=` for `duckdb.connect` (DuckDB rejects threads=0, so defaults are left out)."""

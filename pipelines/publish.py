@@ -337,6 +337,12 @@ def data_hash(inbox_dir: str | Path) -> str:
     changing any file changes it. Hidden files and folders (editor swap files, partial uploads
     named `.something`) are ignored. Files are read in 1 MiB chunks, so memory stays flat.
     """
+    return hash_inbox(inbox_dir)[0]
+
+
+def hash_inbox(inbox_dir: str | Path) -> tuple[str, dict[str, str]]:
+    """:func:`data_hash`, plus one SHA-256 per top-level entry (month folder, `reference`, loose file),
+    computed in the same single read: incremental runs compare these to find what changed."""
     root = Path(inbox_dir)
     if not root.is_dir():
         raise FileNotFoundError(errno.ENOENT, "the inbox folder does not exist", str(root))
@@ -345,14 +351,19 @@ def data_hash(inbox_dir: str | Path) -> str:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         files += [Path(dirpath, f) for f in filenames if not f.startswith(".")]
     h = hashlib.sha256()
+    per_entry: dict[str, Any] = {}
     for rel, path in sorted((p.relative_to(root).as_posix(), p) for p in files):
         name = rel.encode()
+        eh = per_entry.setdefault(rel.split("/", 1)[0], hashlib.sha256())
         # Length prefixes keep the stream unambiguous (no path/content boundary can be faked).
-        h.update(len(name).to_bytes(8, "big") + name + path.stat().st_size.to_bytes(8, "big"))
+        head = len(name).to_bytes(8, "big") + name + path.stat().st_size.to_bytes(8, "big")
+        h.update(head)
+        eh.update(head)
         with path.open("rb") as fh:
             while chunk := fh.read(_CHUNK):
                 h.update(chunk)
-    return h.hexdigest()
+                eh.update(chunk)
+    return h.hexdigest(), {k: v.hexdigest() for k, v in per_entry.items()}
 
 
 def table_hash(db: duckdb.DuckDBPyConnection | str | Path, table: str) -> str:

@@ -20,13 +20,13 @@ import duckdb
 import pandas as pd
 from tqdm import tqdm
 
-from pipelines import publish
+from pipelines import incremental, publish
 from pipelines.config import Config
 from pipelines.disclosure import apply_disclosure_control, suppress_derived
 from pipelines.load import FatalLoadError, load_inbox
 from pipelines.registry import load_registry
 from pipelines.runs import RunStats
-from pipelines.sql_runner import SQL_DIR, build_indicators
+from pipelines.sql_runner import DEFAULT_PARAMS, SQL_DIR, build_indicators
 from pipelines.statistics import apply_statistics
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,12 @@ def last_period(inbox: Path) -> dt.date:
     return dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)
 
 
-def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
+def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -> RunStats:
     """Build and publish a new warehouse from `config.pipeline.inbox`. Raises on any failure (the
-    live build is untouched); returns the counts recorded in the run history."""
+    live build is untouched); returns the counts recorded in the run history.
+
+    Rebuilds only the periods that changed input can affect when the live build allows it
+    (pipelines.incremental); `full=True` or `pipeline.incremental = false` rebuilds everything."""
     inbox, warehouse = Path(config.pipeline.inbox), Path(config.pipeline.warehouse)
     if not inbox.is_dir():
         raise FatalLoadError(str(inbox), "the inbox folder does not exist (generate one with `cmh synth`)")
@@ -108,14 +111,26 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
     registry = load_registry()
     prog = _Progress(progress, warehouse / "logs" / "pipeline.jsonl")
     prog.start("hash inputs")
-    inputs_hash = publish.data_hash(inbox)
+    inputs_hash, entries = publish.hash_inbox(inbox)
     period = last_period(inbox)
-    prog.done(data_hash=inputs_hash[:12], last_period=period)
+    disclosure = {"threshold": config.disclosure.threshold, "rounding": config.disclosure.rounding}
+    fp = incremental.fingerprint(disclosure=disclosure, params=DEFAULT_PARAMS)
+    live = publish.current_build(warehouse)
+    if full or not config.pipeline.incremental:
+        plan = incremental.Plan(True, "full rebuild requested")
+    else:
+        plan = incremental.plan(
+            warehouse, live.path if live else None, live.build_id if live else None, entries, fp
+        )
+    prog.done(data_hash=inputs_hash[:12], last_period=period, full=plan.full, why=plan.reason)
     stats: dict[str, object] = {}
+    state: dict[str, Path] = {}
 
     def build(con: duckdb.DuckDBPyConnection):
         for k, v in config.pipeline.duckdb_config().items():
             con.execute(f"set {k} = '{v}'")  # values come from the validated config, not from users
+        # our own bar shows the stage and step; DuckDB's would interleave with it (and --quiet means quiet)
+        con.execute("set enable_progress_bar = false")
         prog.start("load")
         try:
             loaded = load_inbox(con, inbox, progress=prog)
@@ -130,9 +145,31 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
             files=loaded.files,
         )
         prog.start("build")
-        runs = build_indicators(con, registry, progress=prog)
+
+        def narrow(layer: str) -> None:
+            if layer.startswith("10_"):  # staging done: decide which periods to rebuild
+                incremental.refine(con, plan)
+                incremental.restrict_months(con, plan)
+
+        runs = build_indicators(
+            con,
+            registry,
+            progress=prog,
+            after_layer=narrow,
+            before_file=lambda path: incremental.months_for(con, plan, path),
+        )
+        incremental.indicator_floors(con, plan)
+        incremental.trim_raw(con, plan)
+        incremental.provider_pcn_periods(con, plan)
         n_raw = con.execute("select count(*) from indicator_values_raw").fetchone()[0]
-        prog.done(rows=n_raw, files=len(runs))
+        prog.done(
+            rows=n_raw,
+            files=len(runs),
+            full=plan.full,
+            from_umid=plan.from_umid,
+            cutoff_umid=plan.cutoff_umid,
+            why=plan.reason,
+        )
         prog.start("statistics")
         raw = con.execute("select * from indicator_values_raw").df()
         geography = con.execute(
@@ -148,8 +185,10 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
         ineq_pub = suppress_derived(ineq, published)
         prog.done(rows=len(published), suppressed=int(published["suppressed"].notna().sum()))
         prog.start("write")
-        _write_tables(con, raw, published, ineq_pub, registry)
+        _write_tables(con, raw, published, ineq_pub, registry, plan)
         _write_build_info(con, loaded, inputs_hash)
+        (build_id,) = con.execute("select getvariable('build_id')").fetchone()
+        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp)
         _drop_working_tables(con)
         prog.done()
         stats.update(
@@ -159,40 +198,53 @@ def run_pipeline(config: Config, *, progress: bool = True) -> RunStats:
         )
         prog.start("checks")
 
-    result = publish.build_into_new_file(
-        warehouse,
-        build,
-        last_period=period,
-        data_hash=inputs_hash,
-        checks=publish.load_checks(SQL_DIR / "checks"),
-        keep_builds=config.publish.keep_builds,
-    )
+    try:
+        result = publish.build_into_new_file(
+            warehouse,
+            build,
+            last_period=period,
+            data_hash=inputs_hash,
+            checks=publish.load_checks(SQL_DIR / "checks"),
+            keep_builds=config.publish.keep_builds,
+        )
+    except BaseException:
+        incremental.discard_state(state.get("folder"))
+        raise
+    try:
+        incremental.commit_state(warehouse, state["folder"])
+    except OSError as e:  # the build is live; without its state the next run is simply a full one
+        log.warning("could not save the incremental state: %s", e)
     prog.done(build_id=result.build.build_id)
     prog.close()
+    how = "full rebuild" if plan.full else f"incremental from UniqMonthID {plan.cutoff_umid}"
     return RunStats(
         build_id=result.build.build_id,
         inbox_hash=inputs_hash,
-        message=f"published {result.build.build_id}",
+        message=f"published {result.build.build_id} ({how}: {plan.reason})",
         **stats,
     )
 
 
-def _ordered(df: pd.DataFrame) -> pd.DataFrame:
-    keys = ["indicator_id", "geography_level", "geography_code", "breakdown", "breakdown_value", "period_end"]
-    return df.sort_values(keys, kind="stable").reset_index(drop=True)
+# Published tables are sorted by the keys the dashboard filters on (DuckDB zone maps then prune), in
+# SQL for full and incremental runs alike, so both give the same files.
+SORT_KEYS = {
+    "indicator_values_raw": "indicator_id, geography_level, geography_code, breakdown, breakdown_value, period_end",
+    "indicator_values": "indicator_id, geography_level, geography_code, breakdown, breakdown_value, period_end",
+    "inequality_summary": "indicator_id, geography_level, geography_code, dimension, period_end",
+}
 
 
-def _write_tables(con, raw: pd.DataFrame, published: pd.DataFrame, ineq: pd.DataFrame, registry) -> None:
-    """Published tables, sorted by the keys the dashboard filters on (DuckDB zone maps then prune)."""
+def _write_tables(
+    con, raw: pd.DataFrame, published: pd.DataFrame, ineq: pd.DataFrame, registry, plan: incremental.Plan
+) -> None:
+    """The published tables: this run's periods, then (incremental) the earlier ones copied."""
     raw_cols = [c for c in published.columns if c != "suppressed"] + [
         c for c in ("sd", "n") if c in raw.columns
     ]
     frames = {
-        "indicator_values_raw": _ordered(raw[[c for c in raw_cols if c in raw.columns]]),
-        "indicator_values": _ordered(published),
-        "inequality_summary": ineq.sort_values(
-            ["indicator_id", "geography_level", "geography_code", "dimension", "period_end"], kind="stable"
-        ),
+        "indicator_values_raw": raw[[c for c in raw_cols if c in raw.columns]],
+        "indicator_values": published,
+        "inequality_summary": ineq,
         "indicators": registry.to_frame(),
     }
     for name, frame in frames.items():
@@ -201,6 +253,9 @@ def _write_tables(con, raw: pd.DataFrame, published: pd.DataFrame, ineq: pd.Data
         con.unregister("_frame")
     con.execute("alter table indicator_values alter period_end type date")
     con.execute("alter table indicator_values_raw alter period_end type date")
+    incremental.merge_previous(con, plan)
+    for name, keys in SORT_KEYS.items():
+        con.execute(f"create or replace table {name} as select * from {name} order by {keys}")
 
 
 def _write_build_info(con, loaded, inputs_hash: str) -> None:

@@ -186,17 +186,21 @@ def build_indicators(
     progress: Progress | None = None,
     sql_dir: Path = SQL_DIR,
     params: dict[str, object] | None = None,
+    after_layer: Callable[[str], None] | None = None,
+    before_file: Callable[[Path], None] | None = None,
 ) -> list[FileRun]:
     """Staging -> intermediate -> facts -> aggregates -> one template per kind -> ``indicator_values_raw``.
 
     Expects the loader's ``stg_*``/``ref_*`` tables in ``con``. Leaves every layer table in place as a
     TEMP table of this connection (for the checks and debugging) and returns one :class:`FileRun` per
-    executed file, in order.
+    executed file, in order. ``after_layer(name)`` is called when each layer folder is done and
+    ``before_file(path)`` before each layer file runs (an incremental run narrows ``stg_months``).
     ``indicator_values_raw`` has one row per indicator x period x geography x breakdown value with a
     value (columns :data:`RAW_COLUMNS`); limits, significance and suppression are added later.
     """
     bound = {**DEFAULT_PARAMS, "quantiles": quantiles(registry), **(params or {})}
-    files = [f for d in layer_dirs(sql_dir) for f in sorted(d.glob("*.sql"))]
+    layers = [(d.name, sorted(d.glob("*.sql"))) for d in layer_dirs(sql_dir)]
+    files = [f for _, fs in layers for f in fs]
     kinds = [k for k in KIND_ORDER if any(i.kind == k for i in registry)]
     total = len(files) + len(kinds) + 1
     runs: list[FileRun] = []
@@ -213,9 +217,14 @@ def build_indicators(
     con.unregister("_registry_frame")
     runs.append(FileRun("seeds", None, time.perf_counter() - started, None))
     step("seeds")
-    for path in files:
-        runs.append(run_file(con, path, bound))
-        step(path.name)
+    for name, layer_files in layers:
+        for path in layer_files:
+            if before_file is not None:
+                before_file(path)
+            runs.append(run_file(con, path, bound))
+            step(path.name)
+        if after_layer is not None:
+            after_layer(name)
     cols = ", ".join(f"{name} {type_}" for name, type_ in RAW_COLUMNS)
     con.execute(f"create or replace table indicator_values_raw ({cols})")
     for kind in kinds:

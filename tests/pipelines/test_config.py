@@ -95,7 +95,7 @@ def test_every_setting_has_an_environment_variable():
     names = {env_name(s, k) for s, k, _ in settings()}
     assert {"CMH_PIPELINE_INBOX", "CMH_SCHEDULE_CRON", "CMH_DASHBOARD_FRESHNESS_DAYS"} <= names
     for section, key, typ in settings():
-        value = {int: "3", str: "x", Path: "p"}[typ]
+        value = {int: "3", str: "x", Path: "p", bool: "false"}[typ]
         if (section, key) == ("pipeline", "memory_limit"):
             value = "4GB"
         elif (section, key) == ("schedule", "cron"):
@@ -103,7 +103,7 @@ def test_every_setting_has_an_environment_variable():
         elif (section, key) == ("schedule", "timezone"):
             value = "Europe/London"
         cfg = load_config(env={env_name(section, key): value})
-        assert getattr(getattr(cfg, section), key) == typ(value)
+        assert getattr(getattr(cfg, section), key) == (False if typ is bool else typ(value))
 
 
 @pytest.mark.parametrize(

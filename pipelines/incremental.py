@@ -1,0 +1,357 @@
+"""Incremental runs: rebuild only the periods that new or changed input can affect (spec/07: one new
+month added to 24 in at most half the time of a full rebuild).
+
+Every indicator value belongs to one period, and almost every input acts only on its own period and
+later ones: events (contacts, PROMs, spells) are in their month's folder, person characteristics are
+taken "latest up to the period end", and a referral's end date only matters from the month it falls
+in. So a run whose code, settings and reference data are unchanged, and whose month folders only
+gained or changed from month *M* on, recomputes periods >= *M* and copies the earlier periods'
+published rows from the live build. Four inputs reach back before their own month, and each moves
+*M* back to the first period it can touch:
+
+- a referral's latest version (spec/01: snapshot tables take the latest month's version). Its
+  rejection, team, source, age, provider and inpatient exclusion apply to every period, so a referral
+  whose latest row changed moves *M* to its *floor*: the earliest of its received month, its first
+  submission and its first contact or PROM. A change of end date alone moves *M* to the earlier of
+  the old and new end dates. An agreed care plan (also latest-version data) that is new, gone or
+  changed moves the four-week wait's *M* (and only its: no other indicator reads care plans) to the
+  earliest of its old and new created and last-updated dates, where that clock can stop.
+- a contact id sent again in a later month replaces the earlier version (stg_contacts), so a changed
+  month holding an id that other months also hold moves *M* to the earliest of those months.
+- `provider_pcns` is a lookup over all periods; it is rebuilt from per-period code pairs.
+
+What the previous build knew is kept in `<warehouse>/state/current/`: a JSON of the build id, a
+fingerprint of code, SQL, registry and disclosure settings, and each inbox entry's hash; a Parquet of
+each referral's row hash, end date and floor; and the (provider, PCN, period) pairs. Those files hold
+pseudonymous referral ids, so they live beside the builds (as private as the inbox), never in a
+published build. Anything unexpected — no state, a state from another build than the live one (a
+rollback, a crash between publish and saving state), a different fingerprint, a removed month, changed
+reference data — gives a full rebuild, and the run log says why. tests/pipelines/test_incremental.py
+checks incremental results against full rebuilds, row for row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from pipelines.contract import uniq_month_id
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[1]
+STATE = "state"
+CURRENT = "current"
+# tables copied from the previous build for the periods that are not recomputed
+# the only intermediate table that reads agreed care plans, which can reach back further than the rest
+PLAN_FAMILY = "int_units__four_week_wait"
+PERIOD_TABLES = ("indicator_values_raw", "indicator_values", "inequality_summary")
+
+
+@dataclass
+class Plan:
+    """What this run rebuilds: every period (``from_umid is None``) or periods >= ``from_umid``."""
+
+    full: bool
+    reason: str
+    previous: Path | None = None  # the live build to copy earlier periods from
+    from_umid: int | None = None  # the first period rebuilt for the care-plan family
+    cutoff_umid: int | None = None  # the first period rebuilt for every other indicator
+    state_dir: Path | None = None
+    changed: list[str] = field(default_factory=list)
+
+    def to_full(self, reason: str) -> None:
+        self.full, self.reason, self.from_umid, self.cutoff_umid = True, reason, None, None
+
+
+def fingerprint(*, disclosure: dict[str, object], params: dict[str, object]) -> str:
+    """Everything besides the inbox that decides the figures: our code, SQL and registry, DuckDB's
+    version (its hash() fills the state) and the settings. Any change means a full rebuild."""
+    h = hashlib.sha256()
+    for folder, pattern in (("pipelines", "*.py"), ("sql", "*.sql"), ("indicators", "*.yaml")):
+        for path in sorted((ROOT / folder).rglob(pattern)):
+            rel = path.relative_to(ROOT).as_posix()
+            if "/synth/" in rel:
+                continue  # the generator does not touch a build
+            h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(
+        json.dumps(
+            {"duckdb": duckdb.__version__, **disclosure, **params}, sort_keys=True, default=str
+        ).encode()
+    )
+    return h.hexdigest()
+
+
+def _month_umid(entry: str) -> int | None:
+    try:
+        y, m = entry.split("-")
+        return uniq_month_id(int(y), int(m)) if len(y) == 4 and len(m) == 2 else None
+    except ValueError:
+        return None
+
+
+def plan(warehouse: Path, live: Path | None, live_id: str | None, entries: dict[str, str], fp: str) -> Plan:
+    """Decide from the inbox hashes alone whether an incremental run is possible, and from when."""
+    state_dir = warehouse / STATE / CURRENT
+    meta_path = state_dir / "state.json"
+    if live is None:
+        return Plan(True, "no live build")
+    if not meta_path.is_file():
+        return Plan(True, "no saved state from an earlier build")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        return Plan(True, f"saved state unreadable ({e})")
+    if meta.get("build_id") != live_id:
+        return Plan(True, "saved state is not of the live build (rollback or interrupted run)")
+    if meta.get("fingerprint") != fp:
+        return Plan(True, "code, SQL, registry or settings changed")
+    old: dict[str, str] = meta.get("entries", {})
+    removed = sorted(set(old) - set(entries))
+    if removed:
+        return Plan(True, f"inbox entries removed: {', '.join(removed)}")
+    changed = sorted(k for k in entries if old.get(k) != entries[k])
+    if not changed:
+        return Plan(True, "inbox unchanged (rebuilding everything)")
+    umids = [_month_umid(k) for k in changed]
+    if any(u is None for u in umids):
+        bad = [k for k, u in zip(changed, umids, strict=True) if u is None]
+        return Plan(True, f"non-month inbox entries changed: {', '.join(bad)}")
+    return Plan(
+        False,
+        f"changed or new month folders: {', '.join(changed)}",
+        previous=live,
+        from_umid=min(umids),  # type: ignore[type-var]
+        cutoff_umid=min(umids),  # type: ignore[type-var]
+        state_dir=state_dir,
+        changed=changed,
+    )
+
+
+# Each referral as it is now: a hash of everything but its end date (care plans included), the end
+# date, and its floor (the first period anything about it can touch).
+_REFERRAL_STATE = """
+with core as (
+    select * exclude (end_date) from stg_referrals
+),
+floors as (
+    select referral_id, min(umid) as umid from (
+        select UniqServReqID as referral_id, min(UniqMonthID) as umid from stg_MHS101Referral group by all
+        union all select referral_id, min(contact_umid) from stg_contacts group by all
+        union all select referral_id, min(assessed_umid) from stg_prom_scores group by all
+    ) group by all
+)
+select r.referral_id,
+    hash(c) as row_hash,
+    r.end_date,
+    least(r.received_umid, f.umid) as floor_umid
+from stg_referrals as r
+inner join core as c on r.referral_id = c.referral_id
+left join floors as f on r.referral_id = f.referral_id
+"""
+
+
+# Each agreed care plan: a hash of its row, and the first period it can touch (the four-week wait
+# stops at its created or last-updated date, whichever applies).
+_PLAN_STATE = """
+select p.care_plan_id, hash(p) as row_hash,
+    (year(least(p.created_date, p.last_update_date)) - 1900) * 12
+        + month(least(p.created_date, p.last_update_date)) - 3 as floor_umid
+from stg_agreed_care_plans as p
+"""
+
+
+def _umid_sql(col: str) -> str:
+    return f"(year({col}) - 1900) * 12 + month({col}) - 3"
+
+
+def refine(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """After staging: move the plan's floors back to the first period changed referrals, care plans
+    or re-sent contacts can touch (see the module docstring). Leaves ``_inc_referrals`` and
+    ``_inc_plans`` for :func:`write_state`."""
+    con.execute(f"create or replace temp table _inc_referrals as {_REFERRAL_STATE}")
+    con.execute(f"create or replace temp table _inc_plans as {_PLAN_STATE}")
+    if p.full:
+        return
+    old = p.state_dir / "referrals.parquet"  # type: ignore[operator]
+    e_new, e_old = _umid_sql("n.end_date"), _umid_sql("o.end_date")
+    (ref_floor,) = con.execute(
+        f"""select min(case
+                when n.referral_id is null then o.floor_umid
+                when o.referral_id is null then n.floor_umid
+                when n.row_hash <> o.row_hash then least(n.floor_umid, o.floor_umid)
+                else least({e_new}, {e_old})  -- only the end date differs; null = open
+            end)
+            from _inc_referrals as n
+            full join read_parquet($old) as o on n.referral_id = o.referral_id
+            where n.referral_id is null or o.referral_id is null or n.row_hash <> o.row_hash
+                or n.end_date is distinct from o.end_date""",
+        {"old": str(old)},
+    ).fetchone()
+    (plan_floor,) = con.execute(
+        """select min(least(n.floor_umid, o.floor_umid)) from _inc_plans as n
+           full join read_parquet($old) as o on n.care_plan_id = o.care_plan_id
+           where n.row_hash is distinct from o.row_hash""",
+        {"old": str(p.state_dir / "plans.parquet")},  # type: ignore[operator]
+    ).fetchone()
+    changed = [u for k in p.changed if (u := _month_umid(k)) is not None]
+    (contact_floor,) = con.execute(
+        """select min(c.src_month) from stg_MHS201CareContact as c
+           where c.UniqCareContID in (
+               select UniqCareContID from stg_MHS201CareContact where src_month in (select unnest($m))
+           )""",
+        {"m": changed},
+    ).fetchone()
+    cutoff = min(u for u in (p.from_umid, ref_floor, contact_floor) if u is not None)
+    first = min(cutoff, plan_floor) if plan_floor is not None else cutoff
+    (first_loaded,) = con.execute("select min(umid) from stg_months").fetchone()
+    if first_loaded is None or first <= first_loaded:
+        p.to_full(
+            p.reason + "; changed referrals, care plans or re-sent contacts reach back to the first month"
+        )
+        return
+    if cutoff < p.from_umid:  # type: ignore[operator]
+        p.reason += f"; changed referrals or re-sent contacts reach back to UniqMonthID {cutoff}"
+    if first < cutoff:
+        p.reason += f"; changed care plans reach back to UniqMonthID {first} (four-week wait only)"
+    p.from_umid, p.cutoff_umid = first, cutoff
+
+
+def restrict_months(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """Only the periods to rebuild stay in stg_months, which every later layer joins to."""
+    if not p.full:
+        con.execute("delete from stg_months where umid < $u", {"u": p.from_umid})
+        con.execute("create or replace temp table _inc_months as select * from stg_months")
+
+
+def months_for(con: duckdb.DuckDBPyConnection, p: Plan, path: Path) -> None:
+    """Before each layer file: the intermediate unit tables other than the care-plan family need only
+    the periods from the cutoff; everything else (the care-plan family, the geography and history it
+    joins, the facts) needs them from ``from_umid``. Switching stg_months per file keeps the SQL as is."""
+    if p.full or p.from_umid == p.cutoff_umid:
+        return
+    narrow = (
+        path.parent.name.startswith("20_")
+        and path.stem != PLAN_FAMILY
+        and (path.stem.startswith("int_units__") or path.stem == "int_people_in_contact")
+    )
+    con.execute(
+        "create or replace temp table stg_months as select * from _inc_months where umid >= $u order by umid",
+        {"u": p.cutoff_umid if narrow else p.from_umid},
+    )
+
+
+def _period_end(umid: int | None) -> dt.date | None:
+    if umid is None:
+        return None
+    y, m = 1900 + (umid + 2) // 12, (umid + 2) % 12 + 1
+    return dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def indicator_floors(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """``_inc_floors``: per indicator, the first period this run rebuilt (the care-plan family from
+    ``from_umid``, the rest from ``cutoff_umid``; a derived indicator follows its source), and
+    ``_inc_late``: the ids of the care-plan family."""
+    con.execute(f"create or replace temp table _inc_late as select distinct indicator_id from {PLAN_FAMILY}")
+    con.execute(
+        """create or replace temp table _inc_floors as
+           select r.indicator_id,
+               case when l.indicator_id is not null then $early else $late end as floor_end
+           from reg_indicator as r
+           left join _inc_late as l on coalesce(r.derived_from, r.indicator_id) = l.indicator_id""",
+        {"early": _period_end(p.from_umid), "late": _period_end(p.cutoff_umid)},
+    )
+
+
+def trim_raw(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """Drop any rows the build made for periods before an indicator's floor (e.g. population
+    denominators of periods only the four-week wait needed): those periods come from the live build."""
+    if not p.full:
+        con.execute(
+            "delete from indicator_values_raw as r using _inc_floors as f "
+            "where r.indicator_id = f.indicator_id and r.period_end < f.floor_end"
+        )
+
+
+def merge_previous(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """Copy the periods not rebuilt from the previous build into the new one's tables."""
+    if p.full:
+        return
+    con.execute("attach $path as _prev (read_only)", {"path": str(p.previous)})
+    try:
+        for table in PERIOD_TABLES:
+            con.execute(
+                f"insert into {table} by name select t.* from _prev.{table} as t "
+                "inner join _inc_floors as f on t.indicator_id = f.indicator_id where t.period_end < f.floor_end"
+            )
+    finally:
+        con.execute("detach _prev")
+
+
+def provider_pcn_periods(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """`provider_pcns` over all periods: this run's (provider, PCN, period) pairs, plus the saved pairs
+    of the periods and families it did not rebuild."""
+    con.execute(
+        """create or replace temp table _inc_provider_pcns as
+           select distinct provider_code, pcn_code, period_end,
+               indicator_id in (select indicator_id from _inc_late) as late
+           from fct_indicator_units
+           where provider_code is not null and pcn_code is not null"""
+    )
+    if not p.full:
+        con.execute(
+            """insert into _inc_provider_pcns select provider_code, pcn_code, period_end, late
+               from read_parquet($old) where period_end < $early or (period_end < $late and not late)""",
+            {
+                "old": str(p.state_dir / "provider_pcns.parquet"),  # type: ignore[operator]
+                "early": _period_end(p.from_umid),
+                "late": _period_end(p.cutoff_umid),
+            },
+        )
+        con.execute(
+            "create or replace table provider_pcns as select distinct provider_code, pcn_code "
+            "from _inc_provider_pcns order by provider_code, pcn_code"
+        )
+
+
+def write_state(
+    con: duckdb.DuckDBPyConnection, warehouse: Path, build_id: str, entries: dict, fp: str
+) -> Path:
+    """Write this build's state to a new folder; :func:`commit_state` makes it current once the build
+    is live. Returns the folder."""
+    folder = warehouse / STATE / f".new-{build_id}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    con.execute(f"copy _inc_referrals to '{folder / 'referrals.parquet'}' (format parquet)")
+    con.execute(f"copy _inc_plans to '{folder / 'plans.parquet'}' (format parquet)")
+    con.execute(f"copy _inc_provider_pcns to '{folder / 'provider_pcns.parquet'}' (format parquet)")
+    (folder / "state.json").write_text(
+        json.dumps({"build_id": build_id, "fingerprint": fp, "entries": entries})
+    )
+    return folder
+
+
+def commit_state(warehouse: Path, folder: Path) -> None:
+    """Make `folder` the current state. A crash part-way leaves no `current`: the next run is full."""
+    current = warehouse / STATE / CURRENT
+    old = warehouse / STATE / ".old"
+    if old.exists():
+        shutil.rmtree(old)
+    if current.exists():
+        os.rename(current, old)
+    os.rename(folder, current)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def discard_state(folder: Path | None) -> None:
+    if folder is not None and folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,221 @@
+"""Incremental runs (spec/07: one new month added to 24 without redoing everything) publish exactly
+what a full rebuild of the same inbox publishes.
+
+The reference is always a full rebuild by the same code: the demo warehouse of the session for a new
+month, and a second full run for a resubmission. The decision rules (when an incremental run is not
+safe) are tested directly on state files.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import incremental
+from pipelines.contract import uniq_month_id
+from pipelines.publish import current_build
+
+# Each compared table with its key; any two builds of the same inbox must agree on every row.
+KEYS = {
+    "indicator_values": "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value",
+    "indicator_values_raw": "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value",
+    "inequality_summary": "indicator_id, period_end, geography_level, geography_code, dimension, measure, group_value",
+    "provider_pcns": "provider_code, pcn_code",
+}
+
+
+def differences(a: Path, b: Path) -> dict[str, list]:
+    """Per table, a few rows that differ between builds `a` and `b`; empty when they agree.
+
+    Rows are matched on the table's key (a row missing on either side is a difference). Doubles
+    agree within 1e-9 relative: a different summation order moves the last bits of a few thousand
+    values (seen: 1e-15 relative, e.g. an upper limit 0.405202620433 against ...434 at 12 digits),
+    which no reader sees; a real error is far larger. Everything else, suppression flags included,
+    must be equal.
+    """
+    con = duckdb.connect()
+    con.execute("set enable_progress_bar = false")
+    con.execute(f"attach '{a}' as a (read_only)")
+    con.execute(f"attach '{b}' as b (read_only)")
+    out: dict[str, list] = {}
+    for table, key in KEYS.items():
+        cols = con.execute(
+            "select column_name, data_type from duckdb_columns() where database_name = 'a' and table_name = ? "
+            "order by column_index",
+            [table],
+        ).fetchall()
+        keys = [k.strip() for k in key.split(",")]
+        same = [
+            f"(a.{c} is null and b.{c} is null or abs(a.{c} - b.{c}) <= 1e-9 * greatest(1, abs(a.{c}), abs(b.{c})))"
+            if t == "DOUBLE"
+            else f"a.{c} is not distinct from b.{c}"
+            for c, t in cols
+            if c not in keys
+        ]
+        on = " and ".join(f"a.{k} is not distinct from b.{k}" for k in keys)
+        rows = con.execute(
+            f"select a.*, b.* from a.{table} as a full join b.{table} as b on {on} "
+            f"where a.{keys[0]} is null or b.{keys[0]} is null or not ({' and '.join(same) or 'true'}) limit 4"
+        ).fetchall()
+        if rows:
+            out[table] = rows
+    (ha,), (hb,) = (con.execute(f"select data_hash from {d}.build_info").fetchone() for d in "ab")
+    if ha != hb:
+        out["build_info.data_hash"] = [ha, hb]
+    con.close()
+    return out
+
+
+def _months(inbox: Path) -> list[str]:
+    return sorted(p.name for p in inbox.iterdir() if p.is_dir() and p.name[:2] == "20")
+
+
+@pytest.fixture(scope="module")
+def grown(demo_inbox, tmp_path_factory, run_pipeline):
+    """The demo inbox without its last month, built in full; then the last month added and built."""
+    root = tmp_path_factory.mktemp("incremental")
+    inbox, wh = root / "inbox", root / "wh"
+    last = _months(demo_inbox)[-1]
+    shutil.copytree(demo_inbox, inbox, ignore=lambda d, names: [last] if Path(d) == demo_inbox else [])
+    first = run_pipeline(inbox, wh)
+    shutil.copytree(demo_inbox / last, inbox / last)
+    second = run_pipeline(inbox, wh)
+    return inbox, wh, first, second
+
+
+def test_a_new_month_is_built_incrementally_and_publishes_what_a_full_rebuild_does(grown, demo_warehouse):
+    inbox, wh, first, second = grown
+    assert "full rebuild: no live build" in first.message
+    assert "incremental from UniqMonthID" in second.message, second.message
+    assert differences(wh / "current.duckdb", demo_warehouse / "current.duckdb") == {}
+
+
+def _rewrite(path: Path, change) -> int:
+    """Rewrite a CSV through `change(row) -> row | None` (None drops the row); returns rows changed."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+        fields = list(rows[0].keys())
+    out, n = [], 0
+    for row in rows:
+        new = change(dict(row))
+        n += new != row
+        if new is not None:
+            out.append(new)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        w.writerows(out)
+    return n
+
+
+def test_a_resubmitted_month_and_a_backdated_rejection_match_a_full_rebuild(grown, tmp_path, run_pipeline):
+    inbox, wh, _, _ = grown
+    months = _months(inbox)
+    # A resubmission of a mid-series month: some contacts withdrawn.
+    resubmitted = months[-5]
+    dropped = _rewrite(
+        inbox / resubmitted / "MHS201CareContact.csv", lambda r: None if r["UniqCareContID"][-1] == "7" else r
+    )
+    assert dropped > 100
+    # The latest month rejects a referral received over a year earlier: a latest-version change that
+    # reaches back to the month it was received (referrals_rejected_pct is by received month).
+    latest = inbox / months[-1] / "MHS101Referral.csv"
+    target_month = months[-14]
+    with latest.open(newline="", encoding="utf-8") as fh:
+        target = next(
+            r["UniqServReqID"]
+            for r in csv.DictReader(fh)
+            if r["ReferralRequestReceivedDate"].startswith(target_month) and not r["ReferRejectionDate"]
+        )
+    rejected = _rewrite(
+        latest,
+        lambda r: {**r, "ReferRejectionDate": f"{months[-1]}-15"} if r["UniqServReqID"] == target else r,
+    )
+    assert rejected == 1
+
+    stats = run_pipeline(inbox, wh)
+    y, m = (int(x) for x in target_month.split("-"))
+    assert "incremental from UniqMonthID" in stats.message, stats.message
+    from_umid = int(stats.message.split("incremental from UniqMonthID ")[1].split(":")[0])
+    assert from_umid <= uniq_month_id(y, m), "the backdated rejection must reach back to its received month"
+    run_pipeline(inbox, tmp_path / "full")
+    assert differences(wh / "current.duckdb", tmp_path / "full" / "current.duckdb") == {}
+
+
+def test_a_failed_run_keeps_the_saved_state_of_the_live_build(grown, tmp_path, run_pipeline):
+    from pipelines.load import FatalLoadError
+
+    inbox, wh, _, _ = grown
+    live = current_build(wh).build_id
+    state = json.loads((wh / "state" / "current" / "state.json").read_text())
+    assert state["build_id"] == live
+    broken = tmp_path / "inbox"
+    shutil.copytree(inbox, broken)
+    (broken / _months(broken)[-1] / "MHS001MPI.csv").unlink()
+    with pytest.raises(FatalLoadError):
+        run_pipeline(broken, wh)
+    assert current_build(wh).build_id == live
+    assert json.loads((wh / "state" / "current" / "state.json").read_text()) == state
+    assert not list((wh / "state").glob(".new-*")), "a failed run leaves no half-written state"
+
+
+# The decision rules, on state files alone -------------------------------------------------------
+
+ENTRIES = {"2025-01": "a", "2025-02": "b", "reference": "r"}
+
+
+@pytest.fixture
+def saved(tmp_path):
+    folder = tmp_path / "state" / "current"
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text(json.dumps({"build_id": "B1", "fingerprint": "F", "entries": ENTRIES}))
+    return tmp_path
+
+
+def _plan(wh, entries, *, live_id="B1", fp="F", live=Path("x.duckdb")):
+    return incremental.plan(wh, live, live_id, entries, fp)
+
+
+@pytest.mark.parametrize(
+    ("entries", "kwargs", "why"),
+    [
+        (ENTRIES, {"live": None}, "no live build"),
+        (ENTRIES, {"live_id": "B0"}, "not of the live build"),
+        (ENTRIES, {"fp": "G"}, "code, SQL, registry or settings changed"),
+        ({"2025-02": "b", "reference": "r"}, {}, "removed: 2025-01"),
+        ({**ENTRIES, "reference": "r2"}, {}, "non-month inbox entries changed: reference"),
+        (ENTRIES, {}, "inbox unchanged"),
+    ],
+)
+def test_anything_unexpected_means_a_full_rebuild(saved, entries, kwargs, why):
+    p = _plan(saved, entries, **kwargs)
+    assert p.full and why in p.reason
+
+
+def test_no_saved_state_means_a_full_rebuild(tmp_path):
+    p = _plan(tmp_path, ENTRIES)
+    assert p.full and "no saved state" in p.reason
+
+
+def test_new_and_changed_months_rebuild_from_the_earliest(saved):
+    p = _plan(saved, {**ENTRIES, "2025-02": "b2", "2025-03": "c"})
+    assert not p.full
+    assert p.from_umid == uniq_month_id(2025, 2)
+    assert p.changed == ["2025-02", "2025-03"]
+
+
+def test_state_is_switched_whole(tmp_path):
+    wh = tmp_path
+    (wh / "state" / "current").mkdir(parents=True)
+    (wh / "state" / "current" / "state.json").write_text('{"build_id": "old"}')
+    new = wh / "state" / ".new-B2"
+    new.mkdir()
+    (new / "state.json").write_text('{"build_id": "B2"}')
+    incremental.commit_state(wh, new)
+    assert json.loads((wh / "state" / "current" / "state.json").read_text()) == {"build_id": "B2"}
+    assert sorted(p.name for p in (wh / "state").iterdir()) == ["current"]
