@@ -81,14 +81,18 @@ def ddl(table: Table) -> list[str]:
     """load_<table> holds every row read with its fate; stg_<table> is the view of the loaded ones.
 
     Writing each row once (rather than staging it and copying the good rows) halves the cost of
-    the load; quarantine and load_report are small aggregates of load_<table>.
+    the load; quarantine and load_report are small aggregates of load_<table>. Both are TEMP, as
+    are the *_latest snapshots: they hold person-level rows that are dropped before publishing, so
+    writing them to the build file was wasted I/O (a quarter to a third of the load's time; the
+    price is that they live in DuckDB's memory, which spills to its temp directory past
+    memory_limit).
     """
     cols = [f"{ident(n)} {t}" for n, t in out_columns(table)]
     cols += ["_status VARCHAR", "_reason VARCHAR", "_raw VARCHAR", "_warn VARCHAR"]
     names = ", ".join(ident(n) for n, _ in out_columns(table))
     return [
-        f"CREATE OR REPLACE TABLE {ident(load_name(table.name))} ({', '.join(cols)})",
-        f"CREATE OR REPLACE VIEW {ident(stg_name(table.name))} AS SELECT {names} "
+        f"CREATE OR REPLACE TEMP TABLE {ident(load_name(table.name))} ({', '.join(cols)})",
+        f"CREATE OR REPLACE TEMP VIEW {ident(stg_name(table.name))} AS SELECT {names} "
         f"FROM {ident(load_name(table.name))} WHERE _status = 'loaded'",
     ]
 
@@ -220,13 +224,15 @@ def insert_sql(query: str, table: Table, srcs: Sequence[Source]) -> str:
 def number_lines_sql(table: Table) -> str:
     """Give the rows just written from CSV files their line numbers.
 
-    Rows of one file are written in file order and hold consecutive row ids, so a row's line is
-    its row id less the file's first row id, plus 2 (the header is line 1).
+    Rows of one file are written in file order (preserve_insertion_order), but when several files
+    are scanned together DuckDB interleaves their chunks, so one file's row ids are increasing, not
+    consecutive: a row's line is its rank among its file's row ids, plus 1 (the header is line 1).
     """
     t = ident(load_name(table.name))
     return (
-        f"UPDATE {t} SET src_line = {t}.rowid - f._first + 2 FROM (SELECT src_file, min(rowid) AS _first "
-        f"FROM {t} WHERE src_line IS NULL GROUP BY ALL) f WHERE {t}.src_file = f.src_file AND {t}.src_line IS NULL"
+        f"UPDATE {t} SET src_line = n._line FROM (SELECT rowid AS _r, row_number() OVER "
+        f"(PARTITION BY src_file ORDER BY rowid) + 1 AS _line FROM {t} WHERE src_line IS NULL) n "
+        f"WHERE {t}.rowid = n._r"
     )
 
 
@@ -297,7 +303,7 @@ def latest_sql(table: Table) -> str:
     src = ident(load_name(table.name))
     cols = ", ".join(f"t.{ident(n)}" for n, _ in out_columns(table))
     return (
-        f"CREATE OR REPLACE TABLE {ident(stg_name(table.name) + '_latest')} AS SELECT {cols} FROM {src} t "
+        f"CREATE OR REPLACE TEMP TABLE {ident(stg_name(table.name) + '_latest')} AS SELECT {cols} FROM {src} t "
         f'SEMI JOIN (SELECT arg_max(rowid, (src_month, "UniqSubmissionID", src_file, src_line)) AS r '
         f"FROM {src} WHERE _status = 'loaded' GROUP BY {key}) m ON t.rowid = m.r"
     )

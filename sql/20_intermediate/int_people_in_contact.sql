@@ -68,4 +68,5 @@ final as (
     from flagged
 )
 
-select * from final order by umid, person_id, provider_code
+-- not sorted: later layers only join and aggregate it, so a sort here is wasted work
+select * from final

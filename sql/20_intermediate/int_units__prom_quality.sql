@@ -21,4 +21,5 @@ with final as (
     group by all
 )
 
-select * from final order by umid, person_id, provider_code
+-- not sorted: later layers only join and aggregate it, so a sort here is wasted work
+select * from final

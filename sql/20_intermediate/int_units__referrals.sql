@@ -56,4 +56,5 @@ final as (
     from units
 )
 
-select * from final order by indicator_id, umid, person_id
+-- not sorted: later layers only join and aggregate it, so a sort here is wasted work
+select * from final

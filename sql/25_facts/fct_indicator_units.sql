@@ -12,7 +12,12 @@
    The data-quality cohort (people in contact) is attached here too, as rows of the pseudo-indicator
    _people_in_contact: its six indicators need only breakdown `all`, so agg_indicator_groups turns them
    into indicators after a cheap geography-only grouping instead of 32 grouping sets each.
-   Not sorted: about 3.7M rows at demo scale, read only by agg_indicator_groups. */
+   Integer keys for agg_indicator_groups' big grouping: indicator_key (the indicator's rank in
+   reg_indicator; NULL for _people_in_contact and unregistered ids, which it never groups this way) and
+   geography_key, which with provider_code determines icb/place/pcn (the practice's geography as at the
+   period, ranked; NULL without one). Grouping on these instead of five text columns is 2-3x faster.
+   Not sorted, no person_id: about 3.7M rows at demo scale, read by agg_indicator_groups and the
+   provider_pcns lookup, which need neither. */
 create or replace temp table fct_indicator_units as
 with units as (
     select * from int_units__referrals
@@ -50,6 +55,11 @@ person_periods as (
     select person_id, umid from int_people_in_contact
 ),
 
+practice_geography as (
+    select *, dense_rank() over (order by icb_code, place_code, pcn_code)::integer as geography_key
+    from int_practice_geography
+),
+
 characteristics as materialized (
     select
         pp.person_id,
@@ -64,19 +74,26 @@ characteristics as materialized (
         h.employ_status,
         g.pcn_code,
         g.place_code,
-        g.icb_code
+        g.icb_code,
+        g.geography_key
     from person_periods as pp
     inner join stg_months as m on pp.umid = m.umid
     asof left join int_person_history as h on pp.person_id = h.person_id and pp.umid >= h.umid
-    left join int_practice_geography as g on h.practice_code = g.practice_code and pp.umid = g.umid
+    left join practice_geography as g on h.practice_code = g.practice_code and pp.umid = g.umid
+),
+
+indicator_keys as (
+    select indicator_id, row_number() over (order by indicator_id)::usmallint as indicator_key
+    from reg_indicator
 ),
 
 unit_rows as (
     select
         u.indicator_id,
+        r.indicator_key,
         u.umid,
         c.period_end,
-        u.person_id,
+        c.geography_key,
         u.provider_code,
         coalesce(c.icb_code, p.icb_code, 'UNKNOWN') as icb_code,
         coalesce(c.place_code, 'UNKNOWN') as place_code,
@@ -101,6 +118,7 @@ unit_rows as (
     from units as u
     inner join characteristics as c on u.person_id = c.person_id and u.umid = c.umid
     left join ref_providers as p on u.provider_code = p.provider_code
+    left join indicator_keys as r on u.indicator_id = r.indicator_id
 ),
 
 -- a person in contact gives the data-quality cohort row (_people_in_contact) and, if they qualify, an
@@ -108,9 +126,10 @@ unit_rows as (
 people_rows as (
     select
         k.indicator_id,
+        r.indicator_key,
         i.umid,
         c.period_end,
-        i.person_id,
+        c.geography_key,
         i.provider_code,
         coalesce(c.icb_code, p.icb_code, 'UNKNOWN') as icb_code,
         coalesce(c.place_code, 'UNKNOWN') as place_code,
@@ -142,6 +161,7 @@ people_rows as (
             i.has_open_core_referral
             and c.employ_status in (select code from seed_code where list_name = 'employ_status_known')
         )
+    left join indicator_keys as r on k.indicator_id = r.indicator_id
 ),
 
 final as (

@@ -1,15 +1,16 @@
 /* Every indicator's units summed for every period x geography level x breakdown (4 levels x 8
    breakdowns) in one statement; the kind templates then only turn these sums into values.
    grain [indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value]
-   inputs: fct_indicator_units, reg_breakdown  ·  $quantiles (the registry's distinct quantile_p values)
+   inputs: fct_indicator_units, reg_breakdown, reg_indicator, stg_months  ·  $quantiles (the registry's
+   distinct quantile_p values)
    Provider rows sum num/den; geography rows sum num_g/den_g, which count a person once where the
    indicator counts people (see int_units__*). Only breakdowns the registry lists for the indicator are
    kept. Place UNKNOWN (people with no usable practice) is not a place: those people count in their ICB
    and under PCN UNKNOWN only.
-   Speed: sums are grouped by breakdown at the finest geography first and then rolled up to the four
-   levels; only units with a value x (for quantiles and SDs) go through all 32 sets. The data-quality
-   cohort (_people_in_contact) is grouped by geography only, then unpivoted into the six dq_* indicators,
-   since those have breakdown `all` alone. */
+   Speed: sums are grouped by breakdown at the finest geography first, on fct_indicator_units' integer
+   keys, and then rolled up to the four levels; only units with a value x (for quantiles and SDs) go
+   through all 32 sets. The data-quality cohort (_people_in_contact) is grouped by geography only, then
+   unpivoted into the six dq_* indicators, since those have breakdown `all` alone. */
 create or replace temp table agg_indicator_groups as
 -- sums: first by breakdown within the finest geography, then rolled up to the four levels (sums of
 -- sums), which costs far less than 32 grouping sets over every unit. `all` is the sum of the ethnicity
@@ -17,11 +18,9 @@ create or replace temp table agg_indicator_groups as
 -- goes through six grouping sets rather than eight.
 with by_dimension as (
     select
-        indicator_id,
-        period_end,
-        icb_code,
-        place_code,
-        pcn_code,
+        indicator_key,
+        umid,
+        geography_key,
         provider_code,
         case
             when grouping(ethnicity_group) = 0 then 'ethnicity_group'
@@ -38,30 +37,54 @@ with by_dimension as (
         sum(num_g) as num_g,
         sum(den_g) as den_g
     from fct_indicator_units
-    where x is null and indicator_id <> '_people_in_contact'
+    where x is null and indicator_key is not null
     group by
-        indicator_id, period_end, icb_code, place_code, pcn_code, provider_code,
+        indicator_key, umid, geography_key, provider_code,
         grouping sets (
             (ethnicity_group), (age_band), (gender), (imd_quintile), (disability), (sexual_orientation)
         )
 ),
 
-by_breakdown as (
+by_breakdown_keys as (
     select * from by_dimension
     union all
     select
-        indicator_id, period_end, icb_code, place_code, pcn_code, provider_code, 'all', 'all',
+        indicator_key, umid, geography_key, provider_code, 'all', 'all',
         sum(num), sum(den), sum(num_g), sum(den_g)
     from by_dimension
     where breakdown = 'ethnicity_group'
     group by all
     union all
     select
-        indicator_id, period_end, icb_code, place_code, pcn_code, provider_code, 'wait_band', wait_band,
+        indicator_key, umid, geography_key, provider_code, 'wait_band', wait_band,
         sum(num), sum(den), sum(num_g), sum(den_g)
     from fct_indicator_units
-    where x is null and wait_band is not null
+    where x is null and wait_band is not null and indicator_key is not null
     group by all
+),
+
+-- the integer keys back to text: the same ranking of reg_indicator as fct_indicator_units, and the
+-- geography each (geography_key, provider_code) pair stands for
+indicator_keys as (
+    select indicator_id, row_number() over (order by indicator_id)::usmallint as indicator_key
+    from reg_indicator
+),
+
+geography_keys as (
+    select distinct geography_key, provider_code, icb_code, place_code, pcn_code
+    from fct_indicator_units
+),
+
+by_breakdown as (
+    select
+        i.indicator_id, m.period_end, g.icb_code, g.place_code, g.pcn_code, b.provider_code,
+        b.breakdown, b.breakdown_value, b.num, b.den, b.num_g, b.den_g
+    from by_breakdown_keys as b
+    inner join indicator_keys as i on b.indicator_key = i.indicator_key
+    inner join stg_months as m on b.umid = m.umid
+    inner join geography_keys as g
+        on b.geography_key is not distinct from g.geography_key
+        and b.provider_code is not distinct from g.provider_code
 ),
 
 summed as (
@@ -198,4 +221,5 @@ final as (
     where not (g.geography_level = 'place' and g.geography_code = 'UNKNOWN')
 )
 
-select * from final order by indicator_id, period_end, geography_level, geography_code, breakdown
+-- not sorted: the kind templates read it whole and indicator_values_raw is sorted once at the end
+select * from final
