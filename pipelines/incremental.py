@@ -32,12 +32,14 @@ checks incremental results against full rebuilds, row for row.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +138,7 @@ def plan(warehouse: Path, live: Path | None, live_id: str | None, entries: dict[
     )
 
 
-# Each referral as it is now: a hash of everything but its end date (care plans included), the end
+# Each referral as it is now: a hash of everything but its end date, the end
 # date, and its floor (the first period anything about it can touch).
 _REFERRAL_STATE = """
 with core as (
@@ -281,19 +283,28 @@ def trim_raw(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
         )
 
 
-def merge_previous(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
-    """Copy the periods not rebuilt from the previous build into the new one's tables."""
+@contextlib.contextmanager
+def previous_build(con: duckdb.DuckDBPyConnection, p: Plan) -> Iterator[None]:
+    """The live build attached read-only as ``_prev`` while the new tables are written."""
     if p.full:
+        yield
         return
     con.execute("attach $path as _prev (read_only)", {"path": str(p.previous)})
     try:
-        for table in PERIOD_TABLES:
-            con.execute(
-                f"insert into {table} by name select t.* from _prev.{table} as t "
-                "inner join _inc_floors as f on t.indicator_id = f.indicator_id where t.period_end < f.floor_end"
-            )
+        yield
     finally:
         con.execute("detach _prev")
+
+
+def previous_rows(p: Plan, table: str) -> str:
+    """SQL (``union all by name ...``, or nothing) adding the live build's rows of the periods this
+    run did not rebuild; used inside :func:`previous_build`."""
+    if p.full:
+        return ""
+    return (
+        f" union all by name select t.* from _prev.{table} as t "
+        "inner join _inc_floors as f on t.indicator_id = f.indicator_id where t.period_end < f.floor_end"
+    )
 
 
 def provider_pcn_periods(con: duckdb.DuckDBPyConnection, p: Plan) -> None:

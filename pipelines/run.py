@@ -228,10 +228,14 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
 # Published tables are sorted by the keys the dashboard filters on (DuckDB zone maps then prune), in
 # SQL for full and incremental runs alike, so both give the same files.
 SORT_KEYS = {
-    "indicator_values_raw": "indicator_id, geography_level, geography_code, breakdown, breakdown_value, period_end",
-    "indicator_values": "indicator_id, geography_level, geography_code, breakdown, breakdown_value, period_end",
+    # a page reads one indicator, level and breakdown across areas and months: those keys first
+    "indicator_values_raw": "indicator_id, geography_level, breakdown, geography_code, breakdown_value, period_end",
+    "indicator_values": "indicator_id, geography_level, breakdown, geography_code, breakdown_value, period_end",
     "inequality_summary": "indicator_id, geography_level, geography_code, dimension, period_end",
 }
+
+
+DATE_TABLES = ("indicator_values", "indicator_values_raw")
 
 
 def _write_tables(
@@ -247,15 +251,16 @@ def _write_tables(
         "inequality_summary": ineq,
         "indicators": registry.to_frame(),
     }
-    for name, frame in frames.items():
-        con.register("_frame", frame)
-        con.execute(f"create or replace table {name} as select * from _frame")
-        con.unregister("_frame")
-    con.execute("alter table indicator_values alter period_end type date")
-    con.execute("alter table indicator_values_raw alter period_end type date")
-    incremental.merge_previous(con, plan)
-    for name, keys in SORT_KEYS.items():
-        con.execute(f"create or replace table {name} as select * from {name} order by {keys}")
+    with incremental.previous_build(con, plan):
+        for name, frame in frames.items():
+            con.register("_frame", frame)
+            select = "select * from _frame"
+            if name in DATE_TABLES:
+                select = "select * replace (period_end::date as period_end) from _frame"
+            if name in SORT_KEYS:  # one pass: this run's rows, the earlier periods copied, sorted
+                select = f"select * from ({select}{incremental.previous_rows(plan, name)}) order by {SORT_KEYS[name]}"
+            con.execute(f"create or replace table {name} as {select}")
+            con.unregister("_frame")
 
 
 def _write_build_info(con, loaded, inputs_hash: str) -> None:

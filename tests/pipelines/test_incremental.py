@@ -26,6 +26,7 @@ KEYS = {
     "indicator_values_raw": "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value",
     "inequality_summary": "indicator_id, period_end, geography_level, geography_code, dimension, measure, group_value",
     "provider_pcns": "provider_code, pcn_code",
+    "load_report": "file",
 }
 
 
@@ -57,6 +58,7 @@ def differences(a: Path, b: Path) -> dict[str, list]:
             for c, t in cols
             if c not in keys
         ]
+        same = [x.replace("a.table", 'a."table"').replace("b.table", 'b."table"') for x in same]
         on = " and ".join(f"a.{k} is not distinct from b.{k}" for k in keys)
         rows = con.execute(
             f"select a.*, b.* from a.{table} as a full join b.{table} as b on {on} "
@@ -92,6 +94,15 @@ def test_a_new_month_is_built_incrementally_and_publishes_what_a_full_rebuild_do
     inbox, wh, first, second = grown
     assert "full rebuild: no live build" in first.message
     assert "incremental from UniqMonthID" in second.message, second.message
+    builds = [
+        e
+        for e in map(json.loads, (wh / "logs" / "pipeline.jsonl").read_text().splitlines())
+        if e["stage"] == "build"
+    ]
+    assert builds[-1]["full"] is False
+    assert builds[-1]["rows"] < builds[-2]["rows"] / 2, (
+        "the incremental build recomputes a fraction of the rows"
+    )
     assert differences(wh / "current.duckdb", demo_warehouse / "current.duckdb") == {}
 
 

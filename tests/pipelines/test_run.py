@@ -69,6 +69,26 @@ def test_every_row_is_accounted_for(wh, truth):
     assert got == k["injected_missing_required"] + k["injected_duplicate_rows"] + k["injected_out_of_month"]
 
 
+def test_every_quarantined_row_names_the_line_that_holds_it(wh, demo_inbox):
+    """The data team fixes rejected rows by file and line. Large CSVs are read in parallel chunks and
+    several files at once, so the line number must come from the file, not from arrival order (it
+    once pointed tens of thousands of lines away for a duplicate at the end of a file)."""
+    rows = wh.execute(
+        "select file, line_number, raw_record from quarantine where line_number is not null"
+    ).fetchall()
+    assert len(rows) > 100
+    lines: dict[str, list[str]] = {}
+    wrong = []
+    for file, line, raw in rows:
+        if file not in lines:
+            lines[file] = (demo_inbox / file).read_text(encoding="utf-8").split("\n")
+        first = next(iter(json.loads(raw).values()))  # the table's first column: its id (maybe blank)
+        key = "" if first is None else str(first)
+        if key not in lines[file][line - 1].split(",")[:1]:
+            wrong.append((file, line, key))
+    assert wrong == []
+
+
 def test_no_published_count_is_small_or_unrounded(wh):
     bad = wh.execute("""select count(*) from indicator_values where
         (numerator > 0 and numerator < 5) or (denominator > 0 and denominator < 5)
