@@ -9,6 +9,11 @@ not the login.
 
     .venv/bin/python benchmarks/bench_dashboard.py --warehouse DIR [--users 20 --seconds 30]
     .venv/bin/python benchmarks/bench_dashboard.py --scale icb     # generates and builds first
+    .venv/bin/python benchmarks/bench_dashboard.py --warehouse DIR --repo /tmp/old-checkout  # a baseline
+
+The server is started as `cmh serve` starts it (dashboard.serve.gunicorn_argv), but on the checkout
+given by --repo (default: this one), so an older commit can be measured on the same states for a
+before/after ratio.
 """
 
 from __future__ import annotations
@@ -20,7 +25,6 @@ import random
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,7 +34,10 @@ from pathlib import Path
 import duckdb
 from _proc import measured, synth
 
-BIN = Path(sys.executable).parent
+from dashboard.page_cache import router_payload
+from dashboard.serve import gunicorn_argv
+
+REPO = Path(__file__).resolve().parents[1]
 PAGES = ["/", "/access", "/waiting", "/outcomes", "/equity", "/data-quality"]
 DIMS = ["", "ethnicity_group", "age_band", "imd_quintile", "gender"]
 
@@ -52,7 +59,7 @@ def states(warehouse: Path, n: int, seed: int = 1) -> list[tuple[str, str]]:
         "select geography_code from geography where geography_level = 'icb' limit 1"
     ).fetchone()[0]
     months = [
-        str(r[0])[:7]
+        str(r[0])  # the month end as an ISO date, as the period control writes it into the URL
         for r in con.execute(
             "select distinct period_end from indicator_values order by 1 desc limit 6"
         ).fetchall()
@@ -70,21 +77,7 @@ def states(warehouse: Path, n: int, seed: int = 1) -> list[tuple[str, str]]:
 
 
 def payload(path: str, search: str) -> bytes:
-    return json.dumps(
-        {
-            "output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [
-                {"id": "_pages_content", "property": "children"},
-                {"id": "_pages_store", "property": "data"},
-            ],
-            "inputs": [
-                {"id": "_pages_location", "property": "pathname", "value": path},
-                {"id": "_pages_location", "property": "search", "value": search},
-            ],
-            "changedPropIds": ["_pages_location.pathname"],
-            "state": [],
-        }
-    ).encode()
+    return json.dumps(router_payload(path, search)).encode()
 
 
 def call(base: str, path: str, search: str) -> tuple[float, int]:
@@ -112,6 +105,37 @@ def worker_rss(master_pid: int) -> list[float]:
     return [int(line.split()[1]) / 1024 for line in out.stdout.splitlines() if line.strip()]
 
 
+def start_server(
+    warehouse: Path, tmp: Path, workers: int = 2, threads: int = 1, repo: Path = REPO
+) -> tuple[subprocess.Popen, str]:
+    """gunicorn serving `warehouse` with authentication off and a fresh cache under `tmp`; ready to use."""
+    port = free_port()
+    (tmp / "run").mkdir(parents=True, exist_ok=True)
+    argv = gunicorn_argv(warehouse, "127.0.0.1", port, workers, tmp / "run")
+    argv[argv.index("--chdir") + 1] = str(repo.resolve())
+    argv[argv.index("--access-logfile") + 1] = "/dev/null"
+    if threads > 1:
+        argv[-1:-1] = ["--threads", str(threads)]
+    env = {
+        **os.environ, "CMH_AUTH": "off", "CMH_DASHBOARD_CACHE_DIR": str(tmp / "cache"),
+        "CMH_RUN_DIR": str(tmp / "run"), "CMH_PIPELINE_WAREHOUSE": str(warehouse.resolve()),
+        "PYTHONPATH": str(repo.resolve()),
+    }  # fmt: skip
+    # cwd too: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH
+    server = subprocess.Popen(
+        argv, env=env, cwd=repo.resolve(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(150):
+        try:
+            urllib.request.urlopen(base + "/_dash-layout", timeout=2).read()
+            return server, base
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--warehouse", type=Path)
@@ -119,6 +143,9 @@ def main() -> None:
     ap.add_argument("--states", type=int, default=60)
     ap.add_argument("--users", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=30)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread if > 1)")
+    ap.add_argument("--repo", type=Path, default=REPO, help="checkout whose dashboard/ is served")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-dash-"))
     warehouse = args.warehouse
@@ -126,27 +153,8 @@ def main() -> None:
         inbox, warehouse = tmp / "inbox", tmp / "wh"
         synth(args.scale, inbox)
         measured("pipeline", "run", "--quiet", "--inbox", str(inbox), "--warehouse", str(warehouse))
-    port = free_port()
-    env = {
-        **os.environ,
-        "CMH_AUTH": "off",
-        "CMH_DASHBOARD_CACHE_DIR": str(tmp / "cache"),
-        "CMH_RUN_DIR": str(tmp / "run"),
-    }
-    server = subprocess.Popen(
-        [str(BIN / "cmh"), "serve", "--warehouse", str(warehouse), "--port", str(port), "--workers", "2"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_server(warehouse, tmp, args.workers, args.threads, args.repo)
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/_dash-layout", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.2)
         todo = states(warehouse, args.states)
         call(base, "/", "")  # the pages router registers on a worker's first request
         call(base, "/", "")
@@ -185,7 +193,8 @@ def main() -> None:
             )
         print(
             f"\nworker RSS after the run: {', '.join(f'{r:.0f} MiB' for r in rss)}; "
-            f"{len(todo)} states over {len(PAGES)} pages; machine {os.cpu_count()} cores"
+            f"{len(todo)} states over {len(PAGES)} pages; {args.workers} workers x {args.threads} threads; "
+            f"served from {args.repo}; machine {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
         )
     finally:
         server.terminate()

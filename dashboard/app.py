@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dash
 
-from dashboard import callbacks, db, downloads, layout
+from dashboard import callbacks, db, downloads, layout, page_cache
 from dashboard.cache import init_cache
 
 PACKAGE = Path(__file__).resolve().parent
@@ -46,6 +46,7 @@ def create_app(
     server.register_blueprint(api.bp)
     server.register_blueprint(extracts.bp)
     callbacks.register(app)
+    page_cache.install(app)  # before init_auth, whose guard still runs first (it inserts itself at 0)
     if os.environ.get("CMH_AUTH", "on").lower() != "off":
         from dashboard.auth import init_auth
 

@@ -49,20 +49,41 @@ def cache_key(name: str, build_id: str, args: tuple, kwargs: dict) -> str:
     return f"{KEY_VERSION}:{name}:{build_id}:{digest}"
 
 
-def memoize(fn: F) -> F:
-    """Cache `fn`'s result under its name, the live build id and its (hashable, repr-stable) args."""
+# Per-process copies of small per-build results (the build's metadata, months and areas), read
+# on every request: unpickling them from the shared backend each time cost more than the rest of
+# a cached page. Keys carry the build id, so a publish simply misses; the dict is cleared when it
+# grows past a few builds' worth.
+_LOCAL: dict[str, object] = {}
+_LOCAL_MAX = 64
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        if "cache" not in current_app.extensions:
-            raise RuntimeError("the query cache is not attached: call dashboard.cache.init_cache(server)")
-        key = cache_key(fn.__name__, db.build_id(), args, kwargs)
-        hit = cache.get(key)
-        if hit is not None:
-            return hit
-        result = fn(*args, **kwargs)
-        cache.set(key, result)
-        return result
 
-    wrapper.uncached = fn  # type: ignore[attr-defined]
-    return wrapper  # type: ignore[return-value]
+def memoize(fn: F | None = None, *, per_process: bool = False):
+    """Cache `fn`'s result under its name, the live build id and its (hashable, repr-stable) args.
+
+    `per_process=True` also keeps the result in this worker's memory; only for small results that
+    callers never modify (every caller shares the one object).
+    """
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if "cache" not in current_app.extensions:
+                raise RuntimeError("the query cache is not attached: call dashboard.cache.init_cache(server)")
+            key = cache_key(fn.__name__, db.build_id(), args, kwargs)
+            result = _LOCAL.get(key) if per_process else None  # .get: another thread may clear it
+            if result is not None:
+                return result
+            result = cache.get(key)
+            if result is None:
+                result = fn(*args, **kwargs)
+                cache.set(key, result)
+            if per_process:
+                if len(_LOCAL) >= _LOCAL_MAX:
+                    _LOCAL.clear()
+                _LOCAL[key] = result
+            return result
+
+        wrapper.uncached = fn  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(fn) if fn is not None else decorate

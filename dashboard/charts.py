@@ -11,10 +11,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pandas as pd
-import plotly.graph_objects as go
+from _plotly_utils.utils import convert_to_base64
 
-from dashboard import db, figures, queries
-from dashboard.cache import cache, cache_key
+from dashboard import figures, queries
 from dashboard.context import Context
 from dashboard.state import DIMENSION_LABELS, REFERENCE_GROUP, group_label
 
@@ -82,7 +81,7 @@ def title(kind: str, ctx: Context, ids: tuple[str, ...]) -> str:
     }[kind]  # fmt: skip
 
 
-def figure(kind: str, ctx: Context, ids: tuple[str, ...], df: pd.DataFrame) -> go.Figure:
+def figure(kind: str, ctx: Context, ids: tuple[str, ...], df: pd.DataFrame) -> dict:
     meta, t = ctx.meta(ids[0]), title(kind, ctx, ids)
     dim = equity_dimension(ctx)
     if kind == "area-bar":
@@ -106,24 +105,19 @@ def figure(kind: str, ctx: Context, ids: tuple[str, ...], df: pd.DataFrame) -> g
     raise KeyError(kind)
 
 
-def cached_figure(kind: str, ctx: Context, ids: tuple[str, ...], df: pd.DataFrame) -> dict:
-    """The figure as plotly JSON, cached per build and view: plotly's object model is the slow part."""
-    args = (
-        kind,
-        ids,
-        ctx.period,
-        ctx.trend_from,
-        ctx.level,
-        ctx.code,
-        ctx.children,
-        tuple(ctx.state.query().items()),
-    )
-    key = cache_key("figure", db.build_id(), args, {})
-    fig = cache.get(key)
-    if fig is None:
-        fig = figure(kind, ctx, ids, df).to_plotly_json()
-        cache.set(key, fig)
+def to_wire(fig: dict) -> dict:
+    """`fig` as sent to the browser: numeric arrays as plotly's typed base64 arrays (compact, and NaN
+    survives), as `go.Figure.to_plotly_json()` would have sent them. The shared template holds no
+    arrays and is the biggest part of the dict, so it is set aside rather than walked."""
+    template = fig["layout"].pop("template", None)
+    convert_to_base64(fig)
+    if template is not None:
+        fig["layout"]["template"] = template
     return fig
+
+
+def figure_json(kind: str, ctx: Context, ids: tuple[str, ...], df: pd.DataFrame) -> dict:
+    return to_wire(figure(kind, ctx, ids, df))
 
 
 # Columns of a download / table view, in order; those absent from a frame are skipped.
@@ -136,10 +130,9 @@ TABLE_COLUMNS = (
 
 def table_frame(df: pd.DataFrame) -> pd.DataFrame:
     """The plotted rows with the published columns only (the same frame on screen and in the CSV)."""
-    cols = [
-        c for c in TABLE_COLUMNS if c in df.columns and not df[c].isna().all() or c in ("value", "suppressed")
-    ]
-    out = df[[c for c in cols if c in df.columns]].copy()
+    present = [c for c in TABLE_COLUMNS if c in df.columns]
+    filled = df[present].notna().any()  # one pass: a column that is all missing is left out
+    out = df[[c for c in present if filled[c] or c in ("value", "suppressed")]].copy()
     if "period_end" in out.columns:
         out["period_end"] = pd.to_datetime(out["period_end"]).dt.strftime("%Y-%m-%d")
     return out

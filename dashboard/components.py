@@ -17,6 +17,7 @@ import pandas as pd
 from dash import dcc, html
 
 from dashboard import charts, figures, queries
+from dashboard import plotly_json as pj
 from dashboard.context import Context
 from dashboard.state import COMPLETENESS_INDICATOR, DIMENSION_LABELS
 
@@ -28,14 +29,19 @@ def download_href(kind: str, ctx: Context, ids: tuple[str, ...]) -> str:
     return f"/download/{kind}.csv?" + urlencode({"ids": ",".join(ids), **ctx.state.query()})
 
 
-def table_html(df: pd.DataFrame, caption: str) -> str:
-    """An accessible HTML table of the plotted rows: caption, column headers with scope, '*' with reason."""
-    t = charts.table_frame(df)
-    t = t[[c for c in t.columns if c in VIEW_COLUMNS]]
-    head = "".join(f'<th scope="col">{escape(c.replace("_", " "))}</th>' for c in t.columns)
-    rows = "".join(
-        "<tr>" + "".join(f"<td>{escape(_cell(c, v))}</td>" for c, v in r.items()) + "</tr>"
-        for r in t.to_dict("records")
+def table_html(df: pd.DataFrame, caption: str, columns: list[str] | None = None) -> str:
+    """An accessible HTML table of the plotted rows: caption, column headers with scope, '*' with reason.
+    `columns` shows a table that is not indicator rows (e.g. the load report) as it is."""
+    t = charts.table_frame(df) if columns is None else df
+    cols = [c for c in t.columns if c in VIEW_COLUMNS] if columns is None else [c for c in columns if c in t]
+    head = "".join(f'<th scope="col">{escape(c.replace("_", " "))}</th>' for c in cols)
+    # Formatted column by column (one Python list per column), not row by row: a page draws
+    # thousands of cells and per-row pandas access was most of a warm render.
+    cells = [[f"<td>{escape(_cell(c, v))}</td>" for v in t[c].tolist()] for c in cols]
+    rows = (
+        "".join("<tr>" + "".join(r) + "</tr>" for r in zip(*cells, strict=True))
+        if cols
+        else "<tr></tr>" * len(t)
     )
     return (
         f'<table class="data-table"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
@@ -43,10 +49,10 @@ def table_html(df: pd.DataFrame, caption: str) -> str:
     )
 
 
-def data_table(df: pd.DataFrame, caption: str) -> dcc.Markdown:
+def data_table(df: pd.DataFrame, caption: str, columns: list[str] | None = None) -> dcc.Markdown:
     """The table as one component holding escaped HTML: Dash's renderer slows badly with thousands of
     html.Td components (every new component is checked against the pattern-matching callbacks)."""
-    return dcc.Markdown(table_html(df, caption), dangerously_allow_html=True, className="table-html")
+    return dcc.Markdown(table_html(df, caption, columns), dangerously_allow_html=True, className="table-html")
 
 
 # The table view shows what the chart plots; the CSV download carries every published column.
@@ -87,7 +93,7 @@ def chart_card(
     body = (
         dcc.Graph(
             id=f"graph-{cid}",
-            figure=charts.cached_figure(kind, ctx, ids, df),
+            figure=charts.figure_json(kind, ctx, ids, df),
             config=GRAPH_CONFIG,
             className="chart",
         )  # fmt: skip
@@ -119,13 +125,22 @@ def freshness_days() -> int:
         return 45
 
 
+def _built_at() -> dt.datetime:
+    return pd.Timestamp(queries.build_info()["built_at"].iloc[0]).to_pydatetime().replace(tzinfo=None)
+
+
+def staleness(now: dt.datetime | None = None) -> tuple[int, int] | None:
+    """(age in days, limit) when the live build is older than the freshness limit; else None."""
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    age, limit = (now - _built_at()).days, freshness_days()
+    return (age, limit) if age > limit else None
+
+
 def banner(now: dt.datetime | None = None) -> html.Div:
     """'Data as at': build id, period covered, built_at; a warning when older than the freshness limit."""
     info = queries.build_info().iloc[0]
-    built = pd.Timestamp(info["built_at"]).to_pydatetime().replace(tzinfo=None)
-    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    age = (now - built).days
-    limit = freshness_days()
+    built = _built_at()
+    stale = staleness(now)
     parts = [
         html.Strong("Data as at: "),
         f"{pd.Timestamp(info['first_period']):%B %Y} to {pd.Timestamp(info['last_period']):%B %Y}; ",
@@ -136,12 +151,12 @@ def banner(now: dt.datetime | None = None) -> html.Div:
         html.P(
             [
                 html.Strong("Warning: "),
-                f"this data is {age} days old, older than the {limit}-day freshness limit.",
+                f"this data is {stale[0]} days old, older than the {stale[1]}-day freshness limit.",
             ],
             className="stale-warning",
             role="alert",
         )  # fmt: skip
-        if age > limit
+        if stale
         else None
     )
     return html.Div([html.P(parts), warning], className="banner", id="data-banner")
@@ -199,7 +214,7 @@ def tile(meta: dict, s: pd.DataFrame, ctx: Context) -> html.Div:
             html.P(interval, className="tile-interval"),
             html.P(change, className="tile-change"),
             html.Div(
-                dcc.Graph(figure=figures.sparkline(s), config={"staticPlot": True}),
+                dcc.Graph(figure=charts.to_wire(figures.sparkline(s)), config={"staticPlot": True}),
                 className="sparkline",
                 **{"aria-hidden": "true"},
             )
@@ -218,7 +233,7 @@ def spine_table(df: pd.DataFrame, ctx: Context, ids: tuple[str, ...], caption: s
         html.Th(f"{ctx.meta(i).get('short_title')} ({ctx.meta(i).get('unit')})", scope="col") for i in ids
     ])  # fmt: skip
     rows = []
-    for _, r in model.iterrows():
+    for r in pj.records(model):
         cells = [html.Th(r["area"], scope="row")]
         for i in ids:
             sig = r.get(f"{i}__sig")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from dashboard import queries
+from dashboard.cache import memoize
 from dashboard.state import ViewState
 
 
@@ -40,21 +41,47 @@ class Context:
         )
 
 
+@memoize(per_process=True)
 def metas() -> dict[str, dict]:
+    """Registry rows by indicator id (shared by every request of this worker: never modified)."""
     return {r["indicator_id"]: r for r in queries.indicator_meta().to_dict("records")}
 
 
+@memoize(per_process=True)
+def area_names() -> dict[str, str]:
+    geo = queries.geographies()
+    return dict(zip(geo["geography_code"], geo["geography_name"].fillna(geo["geography_code"]), strict=True))
+
+
+# (geographies frame, its rows by level as (code, parent) pairs). The frame is one object per build
+# and worker (queries.geographies is kept per process), so the index is built once per build:
+# filtering the frame with pandas for every drop-down and parent lookup cost ~50 ms a request.
+_INDEX: list = [None, {}]
+
+
+def _by_level(geo: pd.DataFrame) -> dict[str, list[tuple[str, str | None]]]:
+    frame, index = _INDEX
+    if frame is not geo:
+        index = {}
+        for level, code, parent in zip(
+            geo["geography_level"].tolist(), geo["geography_code"].tolist(), geo["parent_code"].tolist(),
+            strict=True,
+        ):  # fmt: skip
+            index.setdefault(level, []).append((code, None if pd.isna(parent) else str(parent)))
+        _INDEX[:] = [geo, index]
+    return index
+
+
 def _parent(geo: pd.DataFrame, level: str, code: str | None) -> str | None:
-    row = geo[(geo["geography_level"] == level) & (geo["geography_code"] == code)]
-    return None if row.empty or pd.isna(row["parent_code"].iloc[0]) else str(row["parent_code"].iloc[0])
+    return next((p for c, p in _by_level(geo).get(level, ()) if c == code), None)
 
 
 def codes(geo: pd.DataFrame, level: str, parent: str | None = None) -> tuple[str, ...]:
     """Codes of one level, under `parent` when given and the lookup knows parents."""
-    rows = geo[geo["geography_level"] == level]
-    if parent is not None and rows["parent_code"].notna().any():
-        rows = rows[rows["parent_code"] == parent]
-    return tuple(rows["geography_code"])
+    rows = _by_level(geo).get(level, [])
+    if parent is not None and any(p is not None for _, p in rows):
+        rows = [r for r in rows if r[1] == parent]
+    return tuple(c for c, _ in rows)
 
 
 def resolve(state: ViewState, geo: pd.DataFrame, months: list[str]) -> ViewState:
@@ -96,7 +123,7 @@ def build(state: ViewState) -> Context:
         children_level, children = "pcn", pcns or codes(geo, "pcn")
     else:
         children_level, children = "pcn", codes(geo, "pcn", s.place) or codes(geo, "pcn")
-    names = dict(zip(geo["geography_code"], geo["geography_name"].fillna(geo["geography_code"]), strict=True))
+    names = area_names()
     return Context(
         state=s, period=period, trend_from=trend_from, level=level, code=code,
         area_name=names.get(code, code), children_level=children_level, children=tuple(children),

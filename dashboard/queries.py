@@ -47,13 +47,13 @@ def _has_table(name: str) -> bool:
     return db.snapshot().cursor.execute(sql, {"name": name}).fetchone()[0] > 0
 
 
-@memoize
+@memoize(per_process=True)
 def build_info() -> pd.DataFrame:
     """One row: build_id, built_at, data_hash, code_version, first/last period, row counts."""
     return _df("SELECT * FROM build_info LIMIT 1")
 
 
-@memoize
+@memoize(per_process=True)
 def indicator_meta() -> pd.DataFrame:
     """The published registry (`indicators`), one row per indicator, in display order when known."""
     df = _df("SELECT * FROM indicators")
@@ -62,13 +62,13 @@ def indicator_meta() -> pd.DataFrame:
     )
 
 
-@memoize
+@memoize(per_process=True)
 def periods() -> pd.DataFrame:
     """Every month end with published figures, newest first (column `period_end`)."""
     return _df("SELECT DISTINCT period_end FROM indicator_values ORDER BY period_end DESC")
 
 
-@memoize
+@memoize(per_process=True)
 def geographies() -> pd.DataFrame:
     """Areas with figures: geography_level, geography_code, geography_name, parent_level, parent_code.
 
@@ -88,6 +88,29 @@ def geographies() -> pd.DataFrame:
 
 
 @memoize
+def month_slab(period: str, level: str, breakdown: str = "all", breakdown_value: str = "all") -> pd.DataFrame:
+    """Every indicator's rows for one month, geography level and group (≈ 40 indicators x the
+    level's areas): what a page's area charts, funnels and spine tables are cut from, so a page
+    costs one query here rather than one per chart."""
+    return _df(
+        f"SELECT {VALUE_COLUMNS} FROM indicator_values WHERE period_end = $period::DATE "
+        "AND geography_level = $level AND breakdown = $breakdown AND breakdown_value = $value "
+        "ORDER BY indicator_id, geography_code",
+        {"period": period, "level": level, "breakdown": breakdown, "value": breakdown_value},
+    )
+
+
+def _as_queried(df: pd.DataFrame) -> pd.DataFrame:
+    """A slice of a larger result typed as if it had been queried alone: DuckDB returns a VARCHAR
+    column that is entirely NULL (or has no rows) as object holding None, not as pandas' str."""
+    out = df.reset_index(drop=True)
+    for c in out.columns:
+        if out[c].dtype == "str" and out[c].isna().all():
+            out[c] = pd.Series([None] * len(out), dtype=object)
+    return out
+
+
+@memoize
 def area_values(
     indicator_ids: tuple[str, ...],
     period: str,
@@ -97,16 +120,11 @@ def area_values(
     breakdown_value: str = "all",
 ) -> pd.DataFrame:
     """One month's rows for many areas of one level (all areas of the level when `codes` is None)."""
-    return _df(
-        f"SELECT {VALUE_COLUMNS} FROM indicator_values WHERE list_contains($ids, indicator_id) "
-        "AND period_end = $period::DATE AND geography_level = $level "
-        "AND ($codes IS NULL OR list_contains($codes, geography_code)) "
-        "AND breakdown = $breakdown AND breakdown_value = $value ORDER BY indicator_id, geography_code",
-        {
-            "ids": list(indicator_ids), "period": period, "level": level,
-            "codes": list(codes) if codes is not None else None, "breakdown": breakdown, "value": breakdown_value,
-        },
-    )  # fmt: skip
+    slab = month_slab(period, level, breakdown, breakdown_value)
+    keep = slab["indicator_id"].isin(indicator_ids)
+    if codes is not None:
+        keep &= slab["geography_code"].isin(codes)
+    return _as_queried(slab[keep])
 
 
 @memoize

@@ -47,7 +47,7 @@ def body(ctx: Context) -> list:
                 [
                     html.H2("Load report (admin)"),
                     html.Div(
-                        components.data_table(report, "Load report by month and table"),
+                        components.data_table(report, "Load report by month and table", list(report.columns)),
                         className="table-scroll",
                     ),
                 ],  # fmt: skip

@@ -157,7 +157,12 @@ def test_definitions_list_every_indicator_and_the_suppression_rules(rendered):
 
 
 def test_data_quality_shows_the_load_report_to_admins(rendered):
-    assert "Load report (admin)" in text(rendered["/data-quality", 0])
+    shown = text(rendered["/data-quality", 0])
+    assert "Load report (admin)" in shown
+    # the table has its columns and one cell per column (it once rendered headless, empty rows)
+    for header in ("month", "table", "rows read", "rows loaded", "rows rejected", "rows superseded"):
+        assert f'<th scope="col">{header}</th>' in shown, header
+    assert "<td>MHS101Referral</td>" in shown
 
 
 def test_banner_warns_when_the_build_is_older_than_the_freshness_limit(app, monkeypatch):

@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 from scipy.stats import gamma
 from statsmodels.stats.proportion import proportion_confint
@@ -20,6 +21,12 @@ META = {
     "unit": "%",
     "title": "Four-week wait",
 }
+
+
+def build(builder, *args, **kwargs) -> go.Figure:
+    """A builder's figure dict loaded into go.Figure, which rejects any property plotly does not know
+    (the builders skip that validation on every page view)."""
+    return go.Figure(builder(*args, **kwargs))
 
 
 def _rows(values, codes=None, suppressed=None, sig=None, **extra):
@@ -38,7 +45,7 @@ def _rows(values, codes=None, suppressed=None, sig=None, **extra):
 
 def test_area_bars_sorted_with_intervals_and_words_not_only_colour():
     df = _rows([60.0, 40.0, None], sig=["better", "worse", None], suppressed=[None, None, "primary"])
-    fig = figures.area_bars(df, META, {"U10000": "North PCN"}, "Four-week wait by PCN")
+    fig = build(figures.area_bars, df, META, {"U10000": "North PCN"}, "Four-week wait by PCN")
     bars, hidden = fig.data[0], fig.data[1]
     assert list(bars.x) == [40.0, 60.0]  # ascending, so the largest is at the top
     assert list(bars.error_x.array) == [4.0, 4.0] and list(bars.error_x.arrayminus) == [5.0, 5.0]
@@ -51,7 +58,7 @@ def test_area_bars_sorted_with_intervals_and_words_not_only_colour():
 
 def test_trend_leaves_gaps_with_the_reason_in_the_hover():
     df = _rows([50.0, None, 55.0], suppressed=[None, "secondary", None])
-    fig = figures.trend(df, {"four_week_wait_pct": META}, "indicator_id", "Trend")
+    fig = build(figures.trend, df, {"four_week_wait_pct": META}, "indicator_id", "Trend")
     line = [t for t in fig.data if t.mode == "lines+markers"][0]
     assert line.connectgaps is False and math.isnan(line.y[1])
     assert any("another suppressed figure" in (a.hovertext or "") for a in fig.layout.annotations)
@@ -62,7 +69,9 @@ def test_trend_leaves_gaps_with_the_reason_in_the_hover():
 def test_trend_series_differ_by_marker_shape_as_well_as_colour():
     a = _rows([50.0, 52.0]).assign(breakdown="age_band", breakdown_value="18-25")
     b = _rows([40.0, 42.0]).assign(breakdown="age_band", breakdown_value="65+")
-    fig = figures.trend(pd.concat([a, b]), {"four_week_wait_pct": META}, "breakdown_value", "T", "age_band")
+    fig = build(
+        figures.trend, pd.concat([a, b]), {"four_week_wait_pct": META}, "breakdown_value", "T", "age_band"
+    )
     lines = [t for t in fig.data if t.mode == "lines+markers"]
     assert lines[0].marker.symbol != lines[1].marker.symbol and lines[0].line.color != lines[1].line.color
 
@@ -85,7 +94,7 @@ def test_funnel_limits_for_rates_match_exact_poisson():
 def test_slope_chart_line_follows_sii_and_rii():
     q = _rows([30.0, 35.0, 40.0, 45.0, 50.0]).assign(breakdown="imd_quintile", breakdown_value=list("12345"))
     ineq = pd.DataFrame({"measure": ["sii", "rii"], "value": [10.0, 1.5]})
-    fig = figures.slope_chart(q, ineq, META, "Slope")
+    fig = build(figures.slope_chart, q, ineq, META, "Slope")
     line = fig.data[1]
     # RII = (Y0 + SII) / Y0 with SII 10 and RII 1.5 -> Y0 = 20, so the line runs 20 -> 30
     assert list(line.x) == [0, 1] and list(line.y) == pytest.approx([20.0, 30.0])
@@ -97,7 +106,7 @@ def test_group_bars_follow_the_spec_order_and_label_the_reference():
         breakdown=["all", "age_band", "age_band", "age_band"],
         breakdown_value=["all", "65+", "18-25", "26-64"],
     )
-    fig = figures.group_bars(rows, META, "age_band", "26-64", "Groups")
+    fig = build(figures.group_bars, rows, META, "age_band", "26-64", "Groups")
     assert list(fig.data[0].x) == ["18-25", "26-64 (reference)", "65+"]
     assert any("Overall 50.0%" in (a.text or "") for a in fig.layout.annotations)
 
@@ -105,7 +114,7 @@ def test_group_bars_follow_the_spec_order_and_label_the_reference():
 def test_wait_bands_highlight_the_longest_waits_without_relying_on_colour():
     bands = list(figures.WAIT_BANDS)
     df = _rows([10.0, 20.0, 30.0, 40.0]).assign(breakdown="wait_band", breakdown_value=bands)
-    fig = figures.wait_bands(df, META, "Waiting list")
+    fig = build(figures.wait_bands, df, META, "Waiting list")
     assert [t.name for t in fig.data][-1] == "52+ weeks (longest waits)"
     assert fig.data[-1].marker.pattern.shape == "x" and fig.layout.barmode == "stack"
 
@@ -131,7 +140,7 @@ def test_spine_model_has_value_and_significance_per_indicator():
 
 def test_trend_months_are_labelled_as_the_month_they_end():
     """A month end drawn on a date axis is ticked as the following month; labels must say the month itself."""
-    fig = figures.trend(_rows([50.0, 52.0]), {"four_week_wait_pct": META}, "indicator_id", "T")
+    fig = build(figures.trend, _rows([50.0, 52.0]), {"four_week_wait_pct": META}, "indicator_id", "T")
     line = [t for t in fig.data if t.mode == "lines+markers"][0]
     assert list(line.x) == ["Jan 2026", "Feb 2026"]
     assert list(fig.layout.xaxis.categoryarray) == ["Jan 2026", "Feb 2026"]
@@ -140,5 +149,28 @@ def test_trend_months_are_labelled_as_the_month_they_end():
 def test_trend_of_several_indicators_titles_the_axis_by_unit():
     other = dict(META, indicator_id="dna_rate_pct", short_title="DNA rate")
     df = pd.concat([_rows([50.0]), _rows([10.0]).assign(indicator_id="dna_rate_pct")])
-    fig = figures.trend(df, {"four_week_wait_pct": META, "dna_rate_pct": other}, "indicator_id", "T")
+    fig = build(figures.trend, df, {"four_week_wait_pct": META, "dna_rate_pct": other}, "indicator_id", "T")
     assert fig.layout.yaxis.title.text == "Percentage (%)"
+
+
+def test_every_builder_makes_a_valid_figure_with_the_default_template():
+    bands = list(figures.WAIT_BANDS)
+    rows = _rows([50.0, 40.0, 45.0, 60.0])
+    gaps = pd.DataFrame({
+        "indicator_id": "four_week_wait_pct", "period_end": pd.date_range("2026-01-31", periods=2, freq="ME"),
+        "measure": "gap_abs", "group_value": "Asian", "value": [3.0, None], "lower_95": [1.0, None],
+        "upper_95": [5.0, None], "suppressed": [None, "primary"],
+    })  # fmt: skip
+    made = [
+        figures.funnel(rows, META, {}, "Funnel"),
+        figures.gap_trend(gaps, META, "ethnicity_group", "Gap"),
+        figures.wait_bands(rows.assign(breakdown="wait_band", breakdown_value=bands), META, "Bands"),
+        figures.sparkline(rows),
+    ]
+    for fig in made:
+        assert set(fig) == {"data", "layout"} and isinstance(fig["layout"], dict)
+        validated = go.Figure(fig)
+        assert validated.layout.template.layout.hovermode == go.Figure().layout.template.layout.hovermode
+    funnel = go.Figure(made[0])
+    assert [s.y0 for s in funnel.layout.shapes] == [funnel.layout.annotations[0].y]  # the pooled line
+    assert go.Figure(made[1]).layout.shapes[0].y0 == 0  # the no-gap line
