@@ -52,10 +52,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "state"
 CURRENT = "current"
-# tables copied from the previous build for the periods that are not recomputed
 # the only intermediate table that reads agreed care plans, which can reach back further than the rest
 PLAN_FAMILY = "int_units__four_week_wait"
-PERIOD_TABLES = ("indicator_values_raw", "indicator_values", "inequality_summary")
 
 
 @dataclass
