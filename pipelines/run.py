@@ -74,15 +74,19 @@ class _Progress:
         if rows and self.bar is not None:
             self.bar.set_postfix_str(f"{rows:,} rows, {rows / max(secs, 1e-9):,.0f} rows/s")
         self.close()
+        self.record(self.stage, secs, **fields)
+
+    def record(self, stage: str, secs: float, **fields) -> None:
+        """One line of the structured log (a stage whose time was summed over chunks uses this alone)."""
         entry = {
             "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "stage": self.stage,
+            "stage": stage,
             "seconds": round(secs, 3),
             **fields,
         }
         with self.logfile.open("a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
-        log.info("%s done in %.1f s %s", self.stage, secs, fields)
+        log.info("%s done in %.1f s %s", stage, secs, fields)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -170,22 +174,12 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             cutoff_umid=plan.cutoff_umid,
             why=plan.reason,
         )
-        prog.start("statistics")
-        raw = con.execute("select * from indicator_values_raw").df()
         geography = con.execute(
             "select distinct pcn_code, place_code, icb_code from ref_gp_practice_pcn where pcn_code is not null"
         ).df()
-        raw, ineq = apply_statistics(raw, registry, geography)
-        prog.done(rows=len(raw), inequality_rows=len(ineq))
-        prog.start("disclosure")
-        units = {i.id: i.unit for i in registry}
-        published = apply_disclosure_control(
-            raw, units, geography, threshold=config.disclosure.threshold, rounding=config.disclosure.rounding
-        )
-        ineq_pub = suppress_derived(ineq, published)
-        prog.done(rows=len(published), suppressed=int(published["suppressed"].notna().sum()))
+        _statistics_and_disclosure(con, registry, geography, config, prog)
         prog.start("write")
-        _write_tables(con, raw, published, ineq_pub, registry, plan)
+        _write_tables(con, registry, plan)
         _write_build_info(con, loaded, inputs_hash)
         (build_id,) = con.execute("select getvariable('build_id')").fetchone()
         state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp)
@@ -235,32 +229,143 @@ SORT_KEYS = {
 }
 
 
-DATE_TABLES = ("indicator_values", "indicator_values_raw")
+# Statistics and disclosure hold their rows in pandas, so they run over a few indicators at a time:
+# every statistic and every suppression rule works within one indicator (a representation ratio
+# with the rate it is derived from), so chunks give the same figures as one pass over everything.
+# At demo and icb scale one chunk holds everything; nationally (~30 million rows) this bounds memory.
+CHUNK_ROWS = 3_000_000
+
+# The stage tables each chunk is appended to, with the published column order and types (spec/04).
+_FIGURES = (
+    ("indicator_id", "VARCHAR"),
+    ("period_end", "DATE"),
+    ("geography_level", "VARCHAR"),
+    ("geography_code", "VARCHAR"),
+    ("breakdown", "VARCHAR"),
+    ("breakdown_value", "VARCHAR"),
+    ("numerator", "DOUBLE"),
+    ("denominator", "DOUBLE"),
+    ("value", "DOUBLE"),
+    ("lower_95", "DOUBLE"),
+    ("upper_95", "DOUBLE"),
+    ("lower_998", "DOUBLE"),
+    ("upper_998", "DOUBLE"),
+    ("method", "VARCHAR"),
+    ("significance_95", "VARCHAR"),
+    ("significance_998", "VARCHAR"),
+    ("benchmark_value", "DOUBLE"),
+)
+STAGED = {
+    "indicator_values_raw": (*_FIGURES, ("sd", "DOUBLE"), ("n", "BIGINT")),
+    "indicator_values": (*_FIGURES, ("suppressed", "VARCHAR")),
+    "inequality_summary": (
+        ("indicator_id", "VARCHAR"),
+        ("period_end", "TIMESTAMP"),
+        ("geography_level", "VARCHAR"),
+        ("geography_code", "VARCHAR"),
+        ("dimension", "VARCHAR"),
+        ("measure", "VARCHAR"),
+        ("group_value", "VARCHAR"),
+        ("value", "DOUBLE"),
+        ("lower_95", "DOUBLE"),
+        ("upper_95", "DOUBLE"),
+        ("significant", "BOOLEAN"),
+        ("suppressed", "VARCHAR"),
+    ),
+}
 
 
-def _write_tables(
-    con, raw: pd.DataFrame, published: pd.DataFrame, ineq: pd.DataFrame, registry, plan: incremental.Plan
+def indicator_chunks(counts: dict[str, int], registry, max_rows: int) -> list[list[str]]:
+    """Indicator ids in registry order, packed into chunks of about `max_rows` raw rows; a ratio
+    indicator always shares its chunk with its source. An indicator larger than `max_rows` is a
+    chunk of its own. Ids in `counts` that the registry lacks come last, one family each."""
+    families: dict[str, list[str]] = {}
+    for ind in registry:
+        root = ind.derived_from if ind.kind == "ratio" and ind.derived_from else ind.id
+        families.setdefault(root, []).append(ind.id)
+    known = {i for ids in families.values() for i in ids}
+    for extra in sorted(set(counts) - known):
+        families[extra] = [extra]
+    chunks: list[list[str]] = []
+    size = 0
+    for ids in families.values():
+        rows = sum(counts.get(i, 0) for i in ids)
+        if chunks and size + rows <= max_rows:
+            chunks[-1] += ids
+            size += rows
+        else:
+            chunks.append(list(ids))
+            size = rows
+    return chunks
+
+
+def _statistics_and_disclosure(
+    con, registry, geography: pd.DataFrame, config: Config, prog: _Progress
 ) -> None:
-    """The published tables: this run's periods, then (incremental) the earlier ones copied."""
-    raw_cols = [c for c in published.columns if c != "suppressed"] + [
-        c for c in ("sd", "n") if c in raw.columns
-    ]
-    frames = {
-        "indicator_values_raw": raw[[c for c in raw_cols if c in raw.columns]],
-        "indicator_values": published,
-        "inequality_summary": ineq,
-        "indicators": registry.to_frame(),
-    }
-    with incremental.previous_build(con, plan):
-        for name, frame in frames.items():
-            con.register("_frame", frame)
-            select = "select * from _frame"
-            if name in DATE_TABLES:
-                select = "select * replace (period_end::date as period_end) from _frame"
-            if name in SORT_KEYS:  # one pass: this run's rows, the earlier periods copied, sorted
-                select = f"select * from ({select}{incremental.previous_rows(plan, name)}) order by {SORT_KEYS[name]}"
-            con.execute(f"create or replace table {name} as {select}")
+    """indicator_values_raw -> the stage tables `_staged_<name>` of STAGED, one chunk of indicators at
+    a time; logged as the two stages `statistics` and `disclosure`."""
+    for name, cols in STAGED.items():
+        ddl = ", ".join(f'"{c}" {t}' for c, t in cols)
+        con.execute(f"create or replace temp table _staged_{name} ({ddl})")
+    counts = dict(
+        con.execute("select indicator_id, count(*) from indicator_values_raw group by all").fetchall()
+    )
+    chunks = indicator_chunks(counts, registry, CHUNK_ROWS)
+    units = {i.id: i.unit for i in registry}
+    secs = {"statistics": 0.0, "disclosure": 0.0}
+    rows = {"statistics": 0, "inequality_rows": 0, "disclosure": 0, "suppressed": 0}
+    prog.start("statistics")
+    for done, ids in enumerate(chunks):
+        prog(f"{len(ids)} indicators", done, len(chunks))
+        t0 = time.perf_counter()
+        raw = con.execute(
+            "select * from indicator_values_raw where list_contains($ids, indicator_id)", {"ids": ids}
+        ).df()
+        raw, ineq = apply_statistics(raw, registry, geography)
+        t1 = time.perf_counter()
+        published = apply_disclosure_control(
+            raw, units, geography, threshold=config.disclosure.threshold, rounding=config.disclosure.rounding
+        )
+        ineq = suppress_derived(ineq, published)
+        t2 = time.perf_counter()
+        for name, frame in (
+            ("indicator_values_raw", raw),
+            ("indicator_values", published),
+            ("inequality_summary", ineq),
+        ):
+            names = [c for c, _ in STAGED[name] if c in frame.columns]
+            con.register("_frame", frame[names])
+            con.execute(f"insert into _staged_{name} by name select * from _frame")
             con.unregister("_frame")
+        secs["statistics"] += t1 - t0 + time.perf_counter() - t2  # reading and writing the chunk count here
+        secs["disclosure"] += t2 - t1
+        rows["statistics"] += len(raw)
+        rows["inequality_rows"] += len(ineq)
+        rows["disclosure"] += len(published)
+        rows["suppressed"] += int(published["suppressed"].notna().sum())
+        del raw, ineq, published
+    prog(f"{len(chunks)} chunks", len(chunks), len(chunks))
+    prog.record(
+        "statistics",
+        secs["statistics"],
+        rows=rows["statistics"],
+        inequality_rows=rows["inequality_rows"],
+        chunks=len(chunks),
+    )
+    prog.record("disclosure", secs["disclosure"], rows=rows["disclosure"], suppressed=rows["suppressed"])
+
+
+def _write_tables(con, registry, plan: incremental.Plan) -> None:
+    """The published tables: this run's periods, then (incremental) the earlier ones copied."""
+    with incremental.previous_build(con, plan):
+        for name in STAGED:
+            # one pass: this run's rows, the earlier periods copied, sorted
+            select = f"select * from (select * from _staged_{name}{incremental.previous_rows(plan, name)})"
+            con.execute(f"create or replace table {name} as {select} order by {SORT_KEYS[name]}")
+            con.execute(f"drop table _staged_{name}")
+        con.register("_frame", registry.to_frame())
+        con.execute("create or replace table indicators as select * from _frame")
+        con.unregister("_frame")
 
 
 def _write_build_info(con, loaded, inputs_hash: str) -> None:
