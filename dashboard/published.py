@@ -191,8 +191,9 @@ def provider_pcns(pub: Published, provider_code: str) -> frozenset[str]:
     rows = pub.rows(
         "select distinct pcn_code from provider_pcns where provider_code = $p", {"p": provider_code}
     )
-    # UNMAPPED/UNKNOWN gather people from every provider, so they are nobody's "own" PCN.
-    return frozenset(r[0] for r in rows) - {"UNMAPPED", "UNKNOWN"}
+    # The pseudo-PCNs (UNMAPPED/UNKNOWN, or UNMAPPED-<icb>/UNKNOWN-<icb> when the warehouse holds several
+    # ICBs) gather people from every provider, so they are nobody's "own" PCN.
+    return frozenset(r[0] for r in rows if r[0].split("-")[0] not in {"UNMAPPED", "UNKNOWN"})
 
 
 def user_scope(pub: Published, user: User) -> Scope:

@@ -44,6 +44,17 @@ PUBLISHED = (
     "provider_pcns",
 )
 MONTH_DIR = re.compile(r"^(\d{4})-(\d{2})$")
+# PCN -> place -> ICB for benchmarks and for the sets secondary suppression protects (a PCN in two
+# places over time has no place). The pseudo-PCNs come from the geography lookup, under their ICB and
+# no place: the people with no mapped practice are part of the ICB's total, so an ICB's PCNs add up
+# to it only with them (without them, a suppressed UNMAPPED could be had by subtraction).
+GEOGRAPHY_SQL = """
+    select distinct pcn_code, place_code, icb_code from ref_gp_practice_pcn
+    where pcn_code is not null and split_part(pcn_code, '-', 1) not in ('UNMAPPED', 'UNKNOWN')
+    union all
+    select geography_code, null, icb_code from geography
+    where geography_level = 'pcn' and split_part(geography_code, '-', 1) in ('UNMAPPED', 'UNKNOWN')
+"""
 
 
 class _Progress:
@@ -174,9 +185,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             cutoff_umid=plan.cutoff_umid,
             why=plan.reason,
         )
-        geography = con.execute(
-            "select distinct pcn_code, place_code, icb_code from ref_gp_practice_pcn where pcn_code is not null"
-        ).df()
+        geography = con.execute(GEOGRAPHY_SQL).df()
         _statistics_and_disclosure(con, registry, geography, config, prog)
         prog.start("write")
         _write_tables(con, registry, plan)

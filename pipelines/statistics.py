@@ -8,10 +8,10 @@ dimension's reference group). Everything is column arithmetic over the whole tab
 is vectorised), so the cost grows with rows, not with Python loops.
 
 Benchmarks (spec/02): a group is compared with the `all` row of the same geography; a PCN or place
-(breakdown `all`) with its ICB; a provider with the pooled value of all providers of the same ICB
-(Σ numerators ÷ Σ denominators — the value a reader would get from the ICB's referrals that have a
-provider). ICB rows and pseudo-PCNs that cannot be placed in one ICB (UNMAPPED/UNKNOWN when the
-warehouse holds several ICBs) have no benchmark.
+(breakdown `all`) with its ICB; a provider with the pooled value of all providers in the warehouse
+(spec/02's "all-provider value": Σ numerators ÷ Σ denominators). ICB rows have no benchmark. The
+pseudo-PCNs UNMAPPED and UNKNOWN are compared with their ICB: with one ICB that is the only one, and
+with several each ICB has its own (UNMAPPED-<icb>, UNKNOWN-<icb>, listed in `geography`).
 """
 
 from __future__ import annotations

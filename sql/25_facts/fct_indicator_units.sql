@@ -3,11 +3,14 @@
    grain [indicator_id, period_end, unit] (a unit is a referral, a spell, a score pair or a person and
    provider, depending on the indicator; see the int_units__* files)
    inputs: int_units__*, int_people_in_contact, int_person_history, int_practice_geography, ref_providers,
+   ref_gp_practice_pcn,
    stg_months, seed_code
    Characteristics and practice come from the person's latest records up to the period (an ASOF join on
    int_person_history). Geography is the practice's PCN, place and ICB as at the period end; a practice
    outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable practice gives place and PCN
-   UNKNOWN under the ICB that hosts the provider. Age band uses the age at referral for referral-based
+   UNKNOWN under the ICB that hosts the provider; with several ICBs in the data the pseudo-PCNs are
+   per ICB (UNMAPPED-<icb>, UNKNOWN-<icb>), since one national UNKNOWN would pool people of every ICB
+   under a code each ICB's users read as their own. Age band uses the age at referral for referral-based
    units (ref_age) and the person's AgeRepPeriodEnd otherwise; no age, or under 18, is "Not known".
    The data-quality cohort (people in contact) is attached here too, as rows of the pseudo-indicator
    _people_in_contact: its six indicators need only breakdown `all`, so agg_indicator_groups turns them
@@ -82,6 +85,11 @@ characteristics as materialized (
     left join practice_geography as g on h.practice_code = g.practice_code and pp.umid = g.umid
 ),
 
+several as (
+    select count(distinct icb_code) > 1 as several_icbs
+    from (select icb_code from ref_gp_practice_pcn union all select icb_code from ref_providers)
+),
+
 indicator_keys as (
     select indicator_id, row_number() over (order by indicator_id)::usmallint as indicator_key
     from reg_indicator
@@ -97,7 +105,8 @@ unit_rows as (
         u.provider_code,
         coalesce(c.icb_code, p.icb_code, 'UNKNOWN') as icb_code,
         coalesce(c.place_code, 'UNKNOWN') as place_code,
-        coalesce(c.pcn_code, 'UNKNOWN') as pcn_code,
+        coalesce(c.pcn_code, if(s.several_icbs and p.icb_code is not null, 'UNKNOWN-' || p.icb_code, 'UNKNOWN'))
+            as pcn_code,
         c.ethnicity_group,
         case
             when coalesce(u.ref_age, c.person_age) >= 65 then '65+'
@@ -118,6 +127,7 @@ unit_rows as (
     from units as u
     inner join characteristics as c on u.person_id = c.person_id and u.umid = c.umid
     left join ref_providers as p on u.provider_code = p.provider_code
+    cross join several as s
     left join indicator_keys as r on u.indicator_id = r.indicator_id
 ),
 
@@ -133,7 +143,8 @@ people_rows as (
         i.provider_code,
         coalesce(c.icb_code, p.icb_code, 'UNKNOWN') as icb_code,
         coalesce(c.place_code, 'UNKNOWN') as place_code,
-        coalesce(c.pcn_code, 'UNKNOWN') as pcn_code,
+        coalesce(c.pcn_code, if(s.several_icbs and p.icb_code is not null, 'UNKNOWN-' || p.icb_code, 'UNKNOWN'))
+            as pcn_code,
         c.ethnicity_group,
         case
             when c.person_age >= 65 then '65+'
@@ -155,6 +166,7 @@ people_rows as (
     from int_people_in_contact as i
     inner join characteristics as c on i.person_id = c.person_id and i.umid = c.umid
     left join ref_providers as p on i.provider_code = p.provider_code
+    cross join several as s
     inner join (values ('_people_in_contact'), ('employment_paid_pct')) as k (indicator_id)
         on k.indicator_id = '_people_in_contact'
         or (

@@ -4,7 +4,8 @@
    icb_code: the ICB an area belongs to (the API and extracts scope ICB-wide users by it).
    Built from the reference files only, never from the data, so a code the data invents fails the check.
    Names and parents come from the most recently started relationship. The pseudo-PCNs UNMAPPED and
-   UNKNOWN span places, so their parent is the ICB (with several ICBs, the first by code). */
+   UNKNOWN span places, so their parent is the ICB; with several ICBs each ICB has its own pair,
+   UNMAPPED-<icb_code> and UNKNOWN-<icb_code> (as fct_indicator_units codes them). */
 create or replace table geography as
 with rel as (
     select *, row_number() over (order by rel_start_date desc nulls last) as recency
@@ -33,8 +34,14 @@ final as (
     where nullif(trim(pcn_code), '') is not null
     group by pcn_code
     union all
-    select 'pcn', p.code, p.name, 'icb', (select min(code) from icbs), (select min(code) from icbs)
+    select 'pcn',
+        if(s.several, p.code || '-' || i.code, p.code),
+        if(s.several, p.name || ' (' || coalesce(i.name, i.code) || ')', p.name),
+        'icb', i.code, i.code
     from (values ('UNMAPPED', 'Practice outside any PCN'), ('UNKNOWN', 'No usable GP practice')) as p (code, name)
+    cross join icbs as i
+    cross join (select count(*) > 1 as several from icbs) as s
+    where s.several or i.code = (select min(code) from icbs)
     union all
     select 'provider', provider_code, coalesce(provider_name, provider_code), 'icb', icb_code, icb_code
     from ref_providers

@@ -1,5 +1,6 @@
 /* Every geography code of the output is a known area: in the geography lookup, which is built from the
-   reference files (gp_practice_pcn.csv, providers.csv) plus the pseudo-PCNs UNMAPPED and UNKNOWN.
+   reference files (gp_practice_pcn.csv, providers.csv) plus the pseudo-PCNs UNMAPPED and UNKNOWN (per ICB when
+   there are several).
    grain: offending (level, code)  ·  inputs: indicator_values_raw, geography */
 select distinct v.geography_level, v.geography_code
 from indicator_values_raw as v

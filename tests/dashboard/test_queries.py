@@ -107,3 +107,21 @@ def test_query_layer_reads_only_published_tables():
     named = {m.group(1) for text in sql for m in re.finditer(r"\bFROM\s+([a-z_.]+)", text)}
     assert named and named <= set(queries.PUBLISHED_TABLES) | {"information_schema.tables"}, named
     assert not any("indicator_values_raw" in t or "quarantine" in t for t in sql)
+
+
+def test_a_provider_user_never_owns_a_pseudo_pcn_of_any_icb():
+    """provider_pcns lists the pseudo-PCNs too (plain with one ICB, per ICB with several); they gather
+    people from every provider, so no provider user's scope may include them."""
+    import duckdb
+
+    from dashboard.published import Published, provider_pcns
+
+    con = duckdb.connect()
+    con.execute("create table provider_pcns (provider_code varchar, pcn_code varchar)")
+    con.executemany(
+        "insert into provider_pcns values ('RWE', ?)",
+        [["U11111"], ["UNMAPPED"], ["UNKNOWN"], ["UNMAPPED-QWE"], ["UNKNOWN-QXX"], ["U22222"]],
+    )
+    pub = Published(con, "b1", frozenset({"provider_pcns"}))
+    assert provider_pcns(pub, "RWE") == {"U11111", "U22222"}
+    assert provider_pcns(pub, "NWV01") == frozenset()

@@ -15,6 +15,8 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from pipelines.load import load_inbox
@@ -48,7 +50,8 @@ def _write(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def _tiny_inbox(root: Path) -> Path:
+def _tiny_inbox(root: Path, *, two_icbs: bool = False) -> Path:
+    """`two_icbs`: practice A81002 (outside any PCN; P2's) lies in place PLB of a second ICB, QXX."""
     inbox = root / "inbox"
     ref = inbox / "reference"
     _write(ref / "providers.csv", [
@@ -59,6 +62,9 @@ def _tiny_inbox(root: Path) -> Path:
     _write(ref / "gp_practice_pcn.csv", [
         {"practice_code": "A81001", "pcn_code": "U11111", "place_code": "PLA", **practice},
         {"practice_code": "A81002", "pcn_code": "", "place_code": "PLA", **practice},  # outside any PCN
+    ] if not two_icbs else [
+        {"practice_code": "A81001", "pcn_code": "U11111", "place_code": "PLA", **practice},
+        {"practice_code": "A81002", "pcn_code": "", **practice, "place_code": "PLB", "icb_code": "QXX"},
     ])  # fmt: skip
     _write(ref / "lsoa_imd.csv", [{"lsoa_code": "E01000001", "imd_decile": 1}])
     _write(ref / "population.csv", [
@@ -204,6 +210,68 @@ def test_tiny_checks_pass(tiny):
     assert tiny.execute(
         "select count(*) from indicator_values_raw where geography_code is null"
     ).fetchone() == (0,)
+
+
+def test_pseudo_pcns_join_their_icb_in_the_sets_disclosure_protects(tiny):
+    from pipelines.disclosure import apply_disclosure_control
+    from pipelines.run import GEOGRAPHY_SQL
+
+    geography = tiny.execute(GEOGRAPHY_SQL).df()
+    parents = {(r.pcn_code, r.icb_code) for r in geography.itertuples()}
+    assert {("U11111", "QWE"), ("UNMAPPED", "QWE"), ("UNKNOWN", "QWE")} <= parents
+    # ICB 50 = PCN 30 + PCN 17 + UNMAPPED 3: hiding UNMAPPED alone would leave 50 - 30 - 17 = 3 to see
+    rows = [("icb", "QWE", 50), ("pcn", "U11111", 30), ("pcn", "U22222", 17), ("pcn", "UNMAPPED", 3)]
+    raw = pd.DataFrame(
+        [
+            {"indicator_id": "referrals_received", "period_end": pd.Timestamp(JAN), "geography_level": lvl,
+             "geography_code": code, "breakdown": "all", "breakdown_value": "all", "numerator": float(n),
+             "denominator": np.nan, "value": float(n), "lower_95": np.nan, "upper_95": np.nan,
+             "lower_998": np.nan, "upper_998": np.nan, "method": "byar", "significance_95": None,
+             "significance_998": None, "benchmark_value": np.nan}
+            for lvl, code, n in rows
+        ]
+    )  # fmt: skip
+    geography = pd.concat(
+        [geography, pd.DataFrame({"pcn_code": ["U22222"], "place_code": ["PLB"], "icb_code": ["QWE"]})]
+    )
+    out = apply_disclosure_control(raw, {"referrals_received": "count"}, geography)
+    hidden = dict(zip(out["geography_code"], out["suppressed"].notna(), strict=True))
+    assert hidden["UNMAPPED"] and not hidden["QWE"]
+    # the ICB's parts: UNMAPPED may not be the only one hidden (spec/03: no total with one hidden part)
+    assert sum(hidden[c] for c in ("U11111", "U22222", "UNMAPPED")) >= 2
+
+
+@pytest.fixture(scope="module")
+def two_icbs(tmp_path_factory) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    load_inbox(con, _tiny_inbox(tmp_path_factory.mktemp("tiny2"), two_icbs=True))
+    build_indicators(con, load_registry())
+    return con
+
+
+def test_with_several_icbs_each_icb_has_its_own_pseudo_pcns(two_icbs):
+    # P2's practice (no PCN) is in ICB QXX; P3 has no usable practice, so counts under RWE's ICB, QWE
+    assert _value(two_icbs, "referrals_received", JAN, "icb", "QWE")[0] == 2  # R1 (P1), R3 (P3)
+    assert _value(two_icbs, "referrals_received", JAN, "icb", "QXX")[0] == 1  # R2 (P2)
+    assert _value(two_icbs, "referrals_received", JAN, "pcn", "UNKNOWN-QWE")[0] == 1
+    assert _value(two_icbs, "wait_second_contact_28d_pct", JAN, "pcn", "UNMAPPED-QXX") == (0, 1, 0)
+    pcn_codes = {r[0] for r in two_icbs.execute(
+        "select distinct geography_code from indicator_values_raw where geography_level = 'pcn'").fetchall()}  # fmt: skip
+    assert pcn_codes == {"U11111", "UNKNOWN-QWE", "UNMAPPED-QXX"}  # nothing pooled across ICBs
+    lookup = two_icbs.execute(
+        "select geography_code, parent_code, icb_code from geography where geography_level = 'pcn' order by 1"
+    ).fetchall()
+    assert lookup == [
+        ("U11111", "PLA", "QWE"),
+        ("UNKNOWN-QWE", "QWE", "QWE"),
+        ("UNKNOWN-QXX", "QXX", "QXX"),
+        ("UNMAPPED-QWE", "QWE", "QWE"),
+        ("UNMAPPED-QXX", "QXX", "QXX"),
+    ]
+    # people with no mapped practice are not "mapped" for data quality, whatever their pseudo-PCN's code
+    assert _value(two_icbs, "dq_practice_mapped_pct", JAN, "icb", "QXX") == (0, 1, 0)
+    failed = {k: v for k, v in run_checks(two_icbs).items() if v}
+    assert failed.keys() <= {"chk_registry_ids_present"}
 
 
 # ---------------------------------------------------------------------------------------------
