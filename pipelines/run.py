@@ -180,6 +180,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         prog.done(
             rows=n_raw,
             files=len(runs),
+            seconds_by_file={r.file: round(r.seconds, 2) for r in runs},  # where a slow build spends it
             full=plan.full,
             from_umid=plan.from_umid,
             cutoff_umid=plan.cutoff_umid,
