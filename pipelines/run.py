@@ -328,8 +328,12 @@ def _statistics_and_disclosure(
     for done, ids in enumerate(chunks):
         prog(f"{len(ids)} indicators", done, len(chunks))
         t0 = time.perf_counter()
+        # In key order, explicitly: disclosure breaks ties between equally small cells by row order,
+        # so the order must not depend on how DuckDB happens to scan (or on the other periods present).
         raw = con.execute(
-            "select * from indicator_values_raw where list_contains($ids, indicator_id)", {"ids": ids}
+            "select * from indicator_values_raw where list_contains($ids, indicator_id) order by "
+            "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value",
+            {"ids": ids},
         ).df()
         raw, ineq = apply_statistics(raw, registry, geography)
         t1 = time.perf_counter()
