@@ -26,7 +26,7 @@ from pipelines.disclosure import apply_disclosure_control, suppress_derived
 from pipelines.load import FatalLoadError, load_inbox
 from pipelines.registry import load_registry
 from pipelines.runs import RunStats
-from pipelines.sql_runner import DEFAULT_PARAMS, SQL_DIR, build_indicators
+from pipelines.sql_runner import DEFAULT_PARAMS, RAW_COLUMNS, SQL_DIR, build_indicators
 from pipelines.statistics import apply_statistics
 
 log = logging.getLogger(__name__)
@@ -247,15 +247,7 @@ CHUNK_ROWS = 3_000_000
 
 # The stage tables each chunk is appended to, with the published column order and types (spec/04).
 _FIGURES = (
-    ("indicator_id", "VARCHAR"),
-    ("period_end", "DATE"),
-    ("geography_level", "VARCHAR"),
-    ("geography_code", "VARCHAR"),
-    ("breakdown", "VARCHAR"),
-    ("breakdown_value", "VARCHAR"),
-    ("numerator", "DOUBLE"),
-    ("denominator", "DOUBLE"),
-    ("value", "DOUBLE"),
+    *RAW_COLUMNS[:9],  # indicator_id .. value, as the build made them
     ("lower_95", "DOUBLE"),
     ("upper_95", "DOUBLE"),
     ("lower_998", "DOUBLE"),
