@@ -230,11 +230,8 @@ def build_indicators(
     for kind in kinds:
         runs.extend(_run_kind(con, kind, registry, sql_dir, bound))
         step(kind)
-    # sorted by the key readers filter on, so DuckDB's min/max zone maps skip most row groups
-    con.execute(
-        "create or replace table indicator_values_raw as select * from indicator_values_raw order by "
-        "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value"
-    )
+    # Not sorted here: the statistics stage reads it in key order, and the published table is written
+    # sorted for readers (pipelines.run.SORT_KEYS).
     return runs
 
 
