@@ -38,6 +38,9 @@ class PipelineSettings:
     threads: int = 0  # 0 = DuckDB's default (one per core)
     memory_limit: str = ""  # "" = DuckDB's default (80% of RAM); e.g. "8GB"
     incremental: bool = True  # rebuild only the periods changed input can affect (pipelines.incremental)
+    # an inbox of at least this many GB builds its working tables compressed on disk rather than in
+    # memory (slower, but a national inbox's do not fit in memory or in uncompressed spill); 0 = always
+    disk_build_from_gb: int = 4
 
     def duckdb_config(self) -> dict[str, object]:
         """The `config=` for `duckdb.connect` (DuckDB rejects threads=0, so defaults are left out)."""
@@ -92,6 +95,7 @@ SECTIONS: dict[str, type] = {
 # (minimum, maximum) for integers; None = unbounded.
 _RANGES: dict[tuple[str, str], tuple[int | None, int | None]] = {
     ("pipeline", "threads"): (0, None),
+    ("pipeline", "disk_build_from_gb"): (0, None),
     ("disclosure", "threshold"): (1, None),
     ("disclosure", "rounding"): (1, None),
     ("publish", "keep_builds"): (1, None),

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "state"
 CURRENT = "current"
+LOAD_CACHE = "load.duckdb"  # the last build's load_<table> rows, every month (see prepare_work)
 # the only intermediate table that reads agreed care plans, which can reach back further than the rest
 PLAN_FAMILY = "int_units__four_week_wait"
 
@@ -67,6 +68,7 @@ class Plan:
     cutoff_umid: int | None = None  # the first period rebuilt for every other indicator
     state_dir: Path | None = None
     changed: list[str] = field(default_factory=list)
+    entries: list[str] = field(default_factory=list)  # every inbox entry of this run
 
     def to_full(self, reason: str) -> None:
         self.full, self.reason, self.from_umid, self.cutoff_umid = True, reason, None, None
@@ -133,6 +135,7 @@ def plan(warehouse: Path, live: Path | None, live_id: str | None, entries: dict[
         cutoff_umid=min(umids),  # type: ignore[type-var]
         state_dir=state_dir,
         changed=changed,
+        entries=sorted(entries),
     )
 
 
@@ -331,15 +334,55 @@ def provider_pcn_periods(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
         )
 
 
+def work_path(warehouse: Path, what: str = "work") -> Path:
+    """A scratch database of this run (`work`: the loader's tables, compressed on disk). The name is
+    one publish.clean_stale removes once its process is gone."""
+    return warehouse / STATE / f".tmp_{what}_pid{os.getpid()}.duckdb"
+
+
+def prepare_work(p: Plan, warehouse: Path) -> tuple[Path, list[int]]:
+    """The scratch database for this run's load, and the months whose loaded rows it already holds.
+
+    An incremental run starts from a copy of the previous build's (its state folder's load.duckdb):
+    those rows were loaded from month folders whose hashes are unchanged, by the same code (the
+    fingerprint), so they are exactly what loading the files again would give, and the loader reads
+    only the new or changed months. A full run starts from an empty file. Either way the file becomes
+    the next run's cache once this build is live (:func:`write_state`)."""
+    work = work_path(warehouse)
+    discard_work(work)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    cache = p.state_dir / LOAD_CACHE if p.state_dir is not None else None
+    if p.full or cache is None or not cache.is_file():
+        return work, []
+    shutil.copyfile(cache, work)
+    cached = {_month_umid(k) for k in p.entries if k not in p.changed}
+    return work, sorted(u for u in cached if u is not None)
+
+
+def discard_work(work: Path | None) -> None:
+    if work is None:
+        return
+    for f in (work, work.with_name(work.name + ".wal")):
+        f.unlink(missing_ok=True)
+
+
 def write_state(
-    con: duckdb.DuckDBPyConnection, warehouse: Path, build_id: str, entries: dict, fp: str
+    con: duckdb.DuckDBPyConnection,
+    warehouse: Path,
+    build_id: str,
+    entries: dict,
+    fp: str,
+    work: Path | None = None,
 ) -> Path:
     """Write this build's state to a new folder; :func:`commit_state` makes it current once the build
-    is live. Returns the folder."""
+    is live. `work`, the run's scratch database (already detached), moves in as the load cache.
+    Returns the folder."""
     folder = warehouse / STATE / f".new-{build_id}"
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    if work is not None and work.is_file():
+        os.replace(work, folder / LOAD_CACHE)
     con.execute(f"copy _inc_referrals to '{folder / 'referrals.parquet'}' (format parquet)")
     con.execute(f"copy _inc_plans to '{folder / 'plans.parquet'}' (format parquet)")
     con.execute(f"copy _inc_provider_pcns to '{folder / 'provider_pcns.parquet'}' (format parquet)")

@@ -8,8 +8,9 @@ every file, reconciled before the load commits, so nothing is lost or double-cou
 How: all fatal checks that need only file names and headers run over the whole inbox first, so a
 broken drop fails in milliseconds. Then, table by table, the months' files are scanned together
 by one INSERT that types every value with TRY_CAST, decides each row's fate and writes it once to
-`load_<table>`; `stg_<table>` is the view of its loaded rows. Counts, duplicate keys and the
-quarantine are small aggregates over that table. Everything runs in one transaction.
+`load_<table>` (in the `work` database: the pipeline's scratch file, which becomes the next
+incremental run's cache); `stg_<table>` is the view of its loaded rows. Counts, duplicate keys and
+the quarantine are small aggregates over that table. Everything runs in one transaction.
 
 Decisions the spec leaves open (for the README):
 - A zero-byte file has no header; a header-only file has no rows. Either is fatal for a required
@@ -32,7 +33,7 @@ Decisions the spec leaves open (for the README):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,6 +64,7 @@ __all__ = ["FatalLoadError", "LoadResult", "load_inbox"]
 _MONTH_DIR = re.compile(r"(\d{4})-(\d{2})")
 _SUBS = "_load_subs"
 _DUPS = "_load_dups"
+_BATCH = "_load_batch"
 # Files of one table are scanned together up to this size, so memory stays bounded at national scale.
 _BATCH_BYTES = 1 << 30
 Progress = Callable[[str, int, int], None]  # (what was just done, steps done, steps in all)
@@ -78,24 +80,46 @@ class _Planned:
 
 
 def load_inbox(
-    con: duckdb.DuckDBPyConnection, inbox: Path, *, progress: Progress | None = None
+    con: duckdb.DuckDBPyConnection,
+    inbox: Path,
+    *,
+    progress: Progress | None = None,
+    cached: Collection[int] = (),
 ) -> LoadResult:
     """Load every `YYYY-MM/` folder and `reference/` under `inbox` into tables on `con`.
 
-    Creates stg_<table> (all months, v6 names, typed, with src_month/src_file/src_line),
-    stg_<table>_latest for snapshot tables, ref_* tables, load_report and quarantine. The data is
-    written in one transaction (so `con` must not have one open): on a FatalLoadError(file, problem)
-    nothing is loaded and load_report holds just the 'fatal' row naming the file.
+    Creates load_<table> in the `work` database (attaching an in-memory one if `con` has none),
+    stg_<table> (all months, v6 names, typed, with src_month/src_file/src_line), stg_<table>_latest
+    for snapshot tables, and TEMP ref_* tables, load_report and quarantine. The data is written in
+    one transaction (so `con` must not have one open): on a FatalLoadError(file, problem) nothing
+    is loaded and load_report holds just the 'fatal' row naming the file.
+
+    `cached`: UniqMonthIDs whose files are unchanged since `work`'s load tables were filled (an
+    incremental run's cache). Their rows are kept as they are and their files are not read again;
+    every other month's rows are deleted and loaded afresh. Counts, duplicate checks, quarantine,
+    load_report and the latest snapshots are then made over all months, exactly as in a full load.
     """
     inbox = Path(inbox)
-    _create_tables(con)
+    (attached,) = con.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = $w", {"w": load_mhs.WORK}
+    ).fetchone()
+    if not attached:
+        con.execute(f"ATTACH ':memory:' AS {load_mhs.WORK}")
+    cached = frozenset(cached)
+    _create_tables(con, keep=bool(cached))
     report = Report()
     # Line numbers come from the order rows are written in; that needs DuckDB's default setting.
     (ordered,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
     con.execute("SET preserve_insertion_order = true")
     con.execute("BEGIN TRANSACTION")
     try:
-        months, plans, refs = _load_all(con, inbox, report, progress)
+        if cached:
+            for name in TABLES:
+                con.execute(
+                    f"DELETE FROM {load_mhs.load_table(name)} WHERE NOT list_contains($c, src_month)",
+                    {"c": sorted(cached)},
+                )
+        months, plans, refs = _load_all(con, inbox, report, progress, cached)
         con.execute("COMMIT")
     except FatalLoadError:
         con.execute("ROLLBACK")
@@ -115,14 +139,14 @@ def load_inbox(
     return r
 
 
-def _load_all(con, inbox: Path, report: Report, progress: Progress | None):
+def _load_all(con, inbox: Path, report: Report, progress: Progress | None, cached: frozenset[int]):
     months = _month_folders(inbox, report)
     plans = [p for folder, umid in months for p in _plan_month(con, inbox, folder, umid, report)]
     refs = _plan_reference(con, inbox, report)
     con.execute(f'CREATE OR REPLACE TEMP TABLE {_SUBS} (_month INTEGER, "OrgIDProv" VARCHAR, _sub BIGINT)')
     steps = len(TABLES) + 2
     for i, name in enumerate(TABLES, 1):  # MHS000Header first: it defines the latest submissions
-        _load_table(con, name, [p for p in plans if p.table == name], report)
+        _load_table(con, name, [p for p in plans if p.table == name], report, cached)
         if progress:
             progress(f"loaded {name}", i, steps)
     for spec, src, res in refs:
@@ -146,11 +170,11 @@ def landed_queries() -> list[str]:
     return out
 
 
-def _create_tables(con) -> None:
+def _create_tables(con, *, keep: bool) -> None:
     for sql in load_report.DDL:
         con.execute(sql)
     for table in TABLES.values():
-        for sql in load_mhs.ddl(table):
+        for sql in load_mhs.ddl(table, keep=keep):
             con.execute(sql)
     for spec in load_reference.REFERENCE_SPECS:
         con.execute(load_reference.ref_ddl(spec))
@@ -271,10 +295,10 @@ def _find_unreadable(con, srcs) -> Source | None:
     return None
 
 
-def _load_table(con, name: str, plans: list[_Planned], report: Report) -> None:
+def _load_table(con, name: str, plans: list[_Planned], report: Report, cached: frozenset[int]) -> None:
     table = TABLES[name]
     present = [p for p in plans if p.res is not None]
-    for batch in _batches(present):
+    for batch in _batches([p for p in present if p.umid not in cached]):
         _insert_batch(con, table, batch, report)
     soft = sorted({n for p in present for n in soft_columns(load_mhs.columns(name), p.res)})
     counts = {}
@@ -311,12 +335,18 @@ def _insert_batch(con, table: Table, batch: list[_Planned], report: Report) -> N
     umid_of = {id(p.src): p.umid for p in batch}
     # SQL inlined rather than kept in temp views: binding a view costs as much as a small file
     query = load_mhs.validate_query(table, srcs, batch[0].res, [p.umid for p in batch])
+    csv = srcs[0].fmt == "csv"  # CSV lines are numbered in a TEMP copy first (load_mhs.numbered_copy_sql)
+    if csv:
+        con.execute(load_mhs.batch_ddl(_BATCH, table))
     with _reading(con, report, lambda s: umid_of[id(s)], table.name, srcs):
         if table.name == "MHS000Header":
             con.execute(load_mhs.subs_sql(_SUBS, query))
-        con.execute(load_mhs.insert_sql(load_mhs.status_query(query, _SUBS), table, srcs))
-    if srcs[0].fmt == "csv":
-        con.execute(load_mhs.number_lines_sql(table))
+        con.execute(
+            load_mhs.insert_sql(load_mhs.status_query(query, _SUBS), table, srcs, _BATCH if csv else None)
+        )
+    if csv:
+        con.execute(load_mhs.numbered_copy_sql(_BATCH, table))
+        con.execute(f"DROP TABLE {_BATCH}")
 
 
 def _load_reference_file(con, spec, src: Source, res: Resolution, report: Report) -> None:

@@ -69,6 +69,17 @@ def load_name(table_name: str) -> str:
     return f"load_{table_name}"
 
 
+# The database load_<table> lives in: a scratch file the pipeline attaches (compressed, so that a
+# national load fits; kept beside the builds as the next incremental run's cache), or, when nothing
+# is attached under this name, an in-memory database load_inbox attaches itself.
+WORK = "work"
+
+
+def load_table(table_name: str) -> str:
+    """load_<table>, qualified with the work database."""
+    return f"{WORK}.{ident(load_name(table_name))}"
+
+
 def out_columns(table: Table) -> list[tuple[str, str]]:
     """(name, SQL type) of stg_<table>: contract fields, PROM flags, provenance."""
     cols = [(c.name, c.sql_type) for c in columns(table.name)]
@@ -77,24 +88,33 @@ def out_columns(table: Table) -> list[tuple[str, str]]:
     return cols + list(PROVENANCE)
 
 
-def ddl(table: Table) -> list[str]:
+def ddl(table: Table, *, keep: bool = False) -> list[str]:
     """load_<table> holds every row read with its fate; stg_<table> is the view of the loaded ones.
 
     Writing each row once (rather than staging it and copying the good rows) halves the cost of
-    the load; quarantine and load_report are small aggregates of load_<table>. Both are TEMP, as
-    are the *_latest snapshots: they hold person-level rows that are dropped before publishing, so
-    writing them to the build file was wasted I/O (a quarter to a third of the load's time; the
-    price is that they live in DuckDB's memory, which spills to its temp directory past
-    memory_limit).
+    the load; quarantine and load_report are small aggregates of load_<table>. load_<table> is in
+    the WORK database, never in the build file: it holds person-level rows. `keep` leaves an
+    existing load_<table> (an incremental run's cached months) as it is.
     """
-    cols = [f"{ident(n)} {t}" for n, t in out_columns(table)]
-    cols += ["_status VARCHAR", "_reason VARCHAR", "_raw VARCHAR", "_warn VARCHAR"]
     names = ", ".join(ident(n) for n, _ in out_columns(table))
+    create = "CREATE TABLE IF NOT EXISTS" if keep else "CREATE OR REPLACE TABLE"
     return [
-        f"CREATE OR REPLACE TEMP TABLE {ident(load_name(table.name))} ({', '.join(cols)})",
+        f"{create} {load_table(table.name)} ({_load_columns(table)})",
         f"CREATE OR REPLACE TEMP VIEW {ident(stg_name(table.name))} AS SELECT {names} "
-        f"FROM {ident(load_name(table.name))} WHERE _status = 'loaded'",
+        f"FROM {load_table(table.name)} WHERE _status = 'loaded'",
     ]
+
+
+def _load_columns(table: Table) -> str:
+    cols = [f"{ident(n)} {t}" for n, t in out_columns(table)]
+    return ", ".join([*cols, "_status VARCHAR", "_reason VARCHAR", "_raw VARCHAR", "_warn VARCHAR"])
+
+
+def batch_ddl(batch: str, table: Table) -> str:
+    """A TEMP table shaped like load_<table>. Spelled out, not `CREATE TABLE AS FROM load_<table>
+    LIMIT 0`: with DuckDB 2.0.0 a table made that way from one in an attached database, once
+    filled, read as empty in `SELECT *` (an INSERT from it silently inserted nothing)."""
+    return f"CREATE OR REPLACE TEMP TABLE {ident(batch)} ({_load_columns(table)})"
 
 
 def _dates(umids: Sequence[int]) -> tuple[str, str]:
@@ -209,30 +229,31 @@ def status_query(query: str, subs: str) -> str:
     )
 
 
-def insert_sql(query: str, table: Table, srcs: Sequence[Source]) -> str:
-    """Write every row of the batch once, with its fate; raw text is kept only for rejected rows."""
+def insert_sql(query: str, table: Table, srcs: Sequence[Source], target: str | None = None) -> str:
+    """Write every row of the batch once, with its fate; raw text is kept only for rejected rows.
+    `target` is the table written to (default load_<table>)."""
     cols = [ident(n) for n, _ in out_columns(table)][: -len(PROVENANCE)]
     files = "[" + ", ".join(sql_str(s.rel) for s in srcs) + "]"
     rejected = "_status = 'rejected'"
     return (
-        f"INSERT INTO {ident(load_name(table.name))} SELECT {', '.join(cols)}, _month, {files}[_fi + 1], _line, "
+        f"INSERT INTO {target or load_table(table.name)} SELECT {', '.join(cols)}, _month, {files}[_fi + 1], _line, "
         f"_status, CASE WHEN {rejected} THEN _reason END, CASE WHEN {rejected} THEN {raw_json(srcs[0].columns)} END, "
         f"_warn FROM ({query})"
     )
 
 
-def number_lines_sql(table: Table) -> str:
-    """Give the rows just written from CSV files their line numbers.
+def numbered_copy_sql(batch: str, table: Table) -> str:
+    """Copy the rows of CSV files written to the TEMP table `batch` into load_<table>, numbering lines.
 
     Rows of one file are written in file order (preserve_insertion_order), but when several files
     are scanned together DuckDB interleaves their chunks, so one file's row ids are increasing, not
     consecutive: a row's line is its rank among its file's row ids, plus 1 (the header is line 1).
+    Numbering on the way into load_<table> (rather than updating it afterwards) matters once that
+    table is on disk: an UPDATE of rows already written goes through DuckDB's write-ahead log.
     """
-    t = ident(load_name(table.name))
     return (
-        f"UPDATE {t} SET src_line = n._line FROM (SELECT rowid AS _r, row_number() OVER "
-        f"(PARTITION BY src_file ORDER BY rowid) + 1 AS _line FROM {t} WHERE src_line IS NULL) n "
-        f"WHERE {t}.rowid = n._r"
+        f"INSERT INTO {load_table(table.name)} SELECT * REPLACE "
+        f"(row_number() OVER (PARTITION BY src_file ORDER BY rowid) + 1 AS src_line) FROM {ident(batch)}"
     )
 
 
@@ -248,7 +269,7 @@ def counts_sql(table: Table, soft: Sequence[str]) -> str:
         'min("UniqMonthID") FILTER ("UniqMonthID" <> src_month)',
         *(soft_count(n) for n in soft),
     ]
-    return f"SELECT src_file, {', '.join(items)} FROM {ident(load_name(table.name))} GROUP BY ALL"
+    return f"SELECT src_file, {', '.join(items)} FROM {load_table(table.name)} GROUP BY ALL"
 
 
 def dups_check_sql(table: Table) -> str:
@@ -256,7 +277,7 @@ def dups_check_sql(table: Table) -> str:
     the exact query in dups_sql, which then finds nothing)."""
     key = ", ".join(["src_file", *(ident(k) for k in dup_key(table))])
     return (
-        f"SELECT count(*) - count(DISTINCT hash({key})) FROM {ident(load_name(table.name))} "
+        f"SELECT count(*) - count(DISTINCT hash({key})) FROM {load_table(table.name)} "
         "WHERE _status = 'loaded'"
     )
 
@@ -266,7 +287,7 @@ def dups_sql(temp: str, table: Table) -> str:
     key = ", ".join(ident(k) for k in dup_key(table))
     return (
         f"CREATE OR REPLACE TEMP TABLE {ident(temp)} AS SELECT src_file, {key}, min(src_line) AS _first "
-        f"FROM {ident(load_name(table.name))} WHERE _status = 'loaded' GROUP BY ALL HAVING count(*) > 1"
+        f"FROM {load_table(table.name)} WHERE _status = 'loaded' GROUP BY ALL HAVING count(*) > 1"
     )
 
 
@@ -280,7 +301,7 @@ def reject_dups_sql(temp: str, table: Table) -> str:
     )
     pairs = ", ".join(f"{sql_str(n)}, t.{ident(n)}" for n, _ in out_columns(table)[: -len(PROVENANCE)])
     return (
-        f"UPDATE {ident(load_name(table.name))} t SET _status = 'rejected', "
+        f"UPDATE {load_table(table.name)} t SET _status = 'rejected', "
         f"_reason = 'duplicate key ({', '.join(table.key)}) of line ' || d._first || ' in the same submission', "
         f"_raw = json_object({pairs})::VARCHAR FROM {ident(temp)} d WHERE {on} AND t.src_line > d._first "
         "AND t._status = 'loaded'"
@@ -290,7 +311,7 @@ def reject_dups_sql(temp: str, table: Table) -> str:
 def quarantine_sql(table: Table) -> str:
     return (
         f"INSERT INTO quarantine SELECT src_month, {sql_str(table.name)}, src_file, src_line, _reason, _raw "
-        f"FROM {ident(load_name(table.name))} WHERE _status = 'rejected' ORDER BY src_file, src_line"
+        f"FROM {load_table(table.name)} WHERE _status = 'rejected' ORDER BY src_file, src_line"
     )
 
 
@@ -300,7 +321,7 @@ def latest_sql(table: Table) -> str:
     arg_max over row ids is a narrow hash aggregate; a window over whole rows costs several times more.
     """
     key = ", ".join(ident(k) for k in LATEST_KEY.get(table.name, table.key))
-    src = ident(load_name(table.name))
+    src = load_table(table.name)
     cols = ", ".join(f"t.{ident(n)}" for n, _ in out_columns(table))
     return (
         f"CREATE OR REPLACE TEMP TABLE {ident(stg_name(table.name) + '_latest')} AS SELECT {cols} FROM {src} t "

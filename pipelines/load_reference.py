@@ -100,7 +100,7 @@ REFERENCE_SPECS = (
 
 def ref_ddl(spec: RefSpec) -> str:
     cols = ", ".join(f"{ident(c.name)} {c.sql_type}" for c in spec.cols)
-    return f"CREATE OR REPLACE TABLE {ident(spec.table)} ({cols})"
+    return f"CREATE OR REPLACE TEMP TABLE {ident(spec.table)} ({cols})"
 
 
 def validate_ref_sql(view: str, spec: RefSpec, src: Source, res: Resolution) -> str:

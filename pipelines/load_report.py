@@ -14,10 +14,10 @@ from pipelines.load_rows import Resolution
 from pipelines.load_source import FatalLoadError
 
 DDL = (
-    'CREATE OR REPLACE TABLE load_report (month INTEGER, "table" VARCHAR, file VARCHAR, '
+    'CREATE OR REPLACE TEMP TABLE load_report (month INTEGER, "table" VARCHAR, file VARCHAR, '
     "rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, rows_superseded BIGINT, "
     "rows_out_of_scope BIGINT, status VARCHAR, message VARCHAR)",
-    'CREATE OR REPLACE TABLE quarantine (month INTEGER, "table" VARCHAR, file VARCHAR, '
+    'CREATE OR REPLACE TEMP TABLE quarantine (month INTEGER, "table" VARCHAR, file VARCHAR, '
     "line_number BIGINT, reason VARCHAR, raw_record VARCHAR)",
 )
 

@@ -152,7 +152,7 @@ def clean_stale(warehouse_dir: str | Path) -> list[Path]:
     """Delete temporary files left by a killed run (their pid is gone, or it is this process)."""
     warehouse = Path(warehouse_dir)
     removed = []
-    for folder in (warehouse, warehouse / BUILDS):
+    for folder in (warehouse, warehouse / BUILDS, warehouse / "state"):  # state: the pipeline's scratch
         if not folder.is_dir():
             continue
         for p in folder.iterdir():

@@ -127,6 +127,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
     prog = _Progress(progress, warehouse / "logs" / "pipeline.jsonl")
     prog.start("hash inputs")
     inputs_hash, entries = publish.hash_inbox(inbox)
+    inbox_bytes = sum(p.stat().st_size for p in inbox.rglob("*") if p.is_file())
     period = last_period(inbox)
     disclosure = {"threshold": config.disclosure.threshold, "rounding": config.disclosure.rounding}
     fp = incremental.fingerprint(disclosure=disclosure, params=DEFAULT_PARAMS)
@@ -147,8 +148,10 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         # our own bar shows the stage and step; DuckDB's would interleave with it (and --quiet means quiet)
         con.execute("set enable_progress_bar = false")
         prog.start("load")
+        state["work"], cached = incremental.prepare_work(plan, warehouse)
+        con.execute("attach $path as work", {"path": str(state["work"])})
         try:
-            loaded = load_inbox(con, inbox, progress=prog)
+            loaded = load_inbox(con, inbox, progress=prog, cached=cached)
         except FatalLoadError:
             _save_failed_load_report(con, warehouse)
             raise
@@ -158,8 +161,17 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             rejected=loaded.rows_rejected,
             superseded=loaded.rows_superseded,
             files=loaded.files,
+            months_from_cache=len(cached),
         )
         prog.start("build")
+        # The working tables: in memory (fast), or for big inputs compressed in a scratch file of their
+        # own, deleted after the run (unqualified names find them through the search path).
+        on_disk = None
+        if inbox_bytes >= config.pipeline.disk_build_from_gb * 1e9:
+            on_disk, state["scratch"] = "scratch", incremental.work_path(warehouse, "build")
+            incremental.discard_work(state["scratch"])
+            con.execute("attach $path as scratch", {"path": str(state["scratch"])})
+        con.execute(f"set search_path = 'main,work{',scratch' if on_disk else ''}'")
 
         def narrow(layer: str) -> None:
             if layer.startswith("10_"):  # staging done: decide which periods to rebuild
@@ -172,6 +184,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             progress=prog,
             after_layer=narrow,
             before_file=lambda path: incremental.months_for(con, plan, path),
+            on_disk=on_disk,
         )
         incremental.indicator_floors(con, plan)
         incremental.trim_raw(con, plan)
@@ -182,6 +195,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             files=len(runs),
             seconds_by_file={r.file: round(r.seconds, 2) for r in runs},  # where a slow build spends it
             full=plan.full,
+            on_disk=on_disk is not None,
             from_umid=plan.from_umid,
             cutoff_umid=plan.cutoff_umid,
             why=plan.reason,
@@ -192,7 +206,12 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         _write_tables(con, registry, plan)
         _write_build_info(con, loaded, inputs_hash)
         (build_id,) = con.execute("select getvariable('build_id')").fetchone()
-        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp)
+        con.execute("reset search_path")
+        con.execute("detach work")  # checkpointed: the next run's load cache
+        if on_disk:
+            con.execute("detach scratch")
+            incremental.discard_work(state["scratch"])
+        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp, state["work"])
         _drop_working_tables(con)
         prog.done()
         stats.update(
@@ -213,6 +232,8 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         )
     except BaseException:
         incremental.discard_state(state.get("folder"))
+        incremental.discard_work(state.get("work"))
+        incremental.discard_work(state.get("scratch"))
         raise
     try:
         incremental.commit_state(warehouse, state["folder"])
@@ -369,6 +390,9 @@ def _write_tables(con, registry, plan: incremental.Plan) -> None:
             select = f"select * from (select * from _staged_{name}{incremental.previous_rows(plan, name)})"
             con.execute(f"create or replace table {name} as {select} order by {SORT_KEYS[name]}")
             con.execute(f"drop table _staged_{name}")
+        for name in ("load_report", "quarantine"):  # the loader's, kept TEMP while it ran
+            con.execute(f"create or replace table main.{name} as select * from temp.main.{name}")
+            con.execute(f"drop table temp.main.{name}")
         con.register("_frame", registry.to_frame())
         con.execute("create or replace table indicators as select * from _frame")
         con.unregister("_frame")

@@ -101,9 +101,21 @@ def _strip_comments(sql: str) -> str:
     return NOT_CODE.sub(" ", sql)
 
 
-def run_file(con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, object]) -> FileRun:
-    """Execute one SQL file that creates the table named after it; log its time and row count."""
+_TEMP_TABLE = re.compile(r"\bcreate\s+or\s+replace\s+temp\s+table\s+", re.IGNORECASE)
+
+
+def run_file(
+    con: duckdb.DuckDBPyConnection, path: Path, params: dict[str, object], on_disk: str | None = None
+) -> FileRun:
+    """Execute one SQL file that creates the table named after it; log its time and row count.
+
+    The files create TEMP tables, which DuckDB keeps uncompressed in memory (spilling past
+    memory_limit): the fastest place for them. `on_disk` names an attached database to create the
+    table in instead, compressed on disk, for inputs too big for memory (readers find it through
+    the connection's search_path)."""
     sql = path.read_text(encoding="utf-8")
+    if on_disk:
+        sql = _TEMP_TABLE.sub(f"create or replace table {on_disk}.", sql, count=1)
     started = time.perf_counter()
     con.execute(sql, params_for(sql, params))
     seconds = time.perf_counter() - started
@@ -188,15 +200,17 @@ def build_indicators(
     params: dict[str, object] | None = None,
     after_layer: Callable[[str], None] | None = None,
     before_file: Callable[[Path], None] | None = None,
+    on_disk: str | None = None,
 ) -> list[FileRun]:
     """Staging -> intermediate -> facts -> aggregates -> one template per kind -> ``indicator_values_raw``.
 
     Expects the loader's ``stg_*``/``ref_*`` tables in ``con``. Leaves every layer table in place as a
-    TEMP table of this connection (for the checks and debugging) and returns one :class:`FileRun` per
+    TEMP table of this connection (or in ``on_disk``) (for the checks and debugging) and returns one :class:`FileRun` per
     executed file, in order. ``after_layer(name)`` is called when each layer folder is done and
     ``before_file(path)`` before each layer file runs (an incremental run narrows ``stg_months``).
     ``indicator_values_raw`` has one row per indicator x period x geography x breakdown value with a
     value (columns :data:`RAW_COLUMNS`); limits, significance and suppression are added later.
+    ``on_disk``: see :func:`run_file`.
     """
     bound = {**DEFAULT_PARAMS, "quantiles": quantiles(registry), **(params or {})}
     layers = [(d.name, sorted(d.glob("*.sql"))) for d in layer_dirs(sql_dir)]
@@ -221,7 +235,7 @@ def build_indicators(
         for path in layer_files:
             if before_file is not None:
                 before_file(path)
-            runs.append(run_file(con, path, bound))
+            runs.append(run_file(con, path, bound, on_disk))
             step(path.name)
         if after_layer is not None:
             after_layer(name)

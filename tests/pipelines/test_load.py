@@ -664,6 +664,6 @@ def test_reference_rows_with_malformed_codes_are_quarantined(tmp_path, con):
 def test_the_accounting_check_notices_a_lost_row(tmp_path, con):
     load_ok(con, make_inbox(tmp_path, {"2025-04": base_month("2025-04")}))
     check_accounting(con, landed_queries())  # holds after a load
-    con.execute("DELETE FROM load_MHS201CareContact WHERE src_line = 3")
+    con.execute("DELETE FROM work.load_MHS201CareContact WHERE src_line = 3")
     with pytest.raises(LoadAccountingError, match="2025-04/MHS201CareContact.csv"):
         check_accounting(con, landed_queries())

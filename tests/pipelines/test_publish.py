@@ -344,3 +344,19 @@ def test_table_hash_ignores_row_order_but_not_values(tmp_path):
     assert table_hash(con, "a") == table_hash(con, "b") != table_hash(con, "c")
     con.close()
     assert table_hash(tmp_path / "x.duckdb", "a") == table_hash(str(tmp_path / "x.duckdb"), "b")
+
+
+def test_a_dead_runs_scratch_database_is_removed_and_a_live_ones_is_not(tmp_path):
+    # The pipeline's scratch database (person-level load tables) lives in <warehouse>/state while it
+    # runs; a run killed there must not leave it behind for good.
+    state = tmp_path / "state"
+    state.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = [state / f".tmp_work_pid{gone.pid}.duckdb", state / f".tmp_work_pid{gone.pid}.duckdb.wal"]
+    alive = state / f".tmp_work_pid{os.getppid()}.duckdb"  # our parent is running
+    for p in (*dead, alive):
+        p.write_bytes(b"x")
+    publish(tmp_path, 1, 0)
+    assert not any(p.exists() for p in dead)
+    assert alive.exists()

@@ -157,6 +157,23 @@ def test_same_inputs_publish_identical_figures(small_inbox, tmp_path, run_pipeli
         ), table
 
 
+def test_a_build_on_disk_publishes_what_a_build_in_memory_does(small_inbox, tmp_path, run_pipeline):
+    # Big inboxes build their working tables in a compressed scratch file (pipeline.disk_build_from_gb);
+    # 0 sends this small one there too.
+    run_pipeline(small_inbox, tmp_path / "memory")
+    wh = tmp_path / "disk"
+    args = ["pipeline", "run", "--quiet", "--inbox", str(small_inbox), "--warehouse", str(wh)]
+    out = CliRunner().invoke(main, args, env={"CMH_PIPELINE_DISK_BUILD_FROM_GB": "0"})
+    assert out.exit_code == 0, out.output
+    builds = [e for e in map(json.loads, (wh / "logs" / "pipeline.jsonl").read_text().splitlines())]
+    assert [e["on_disk"] for e in builds if e["stage"] == "build"] == [True]
+    for table in ("indicator_values", "inequality_summary", "load_report", "quarantine"):
+        assert table_hash(tmp_path / "memory" / "current.duckdb", table) == table_hash(
+            wh / "current.duckdb", table
+        ), table
+    assert sorted(p.name for p in (wh / "state").iterdir()) == ["current"], "no scratch file is left behind"
+
+
 def test_fatal_input_error_names_the_file_and_keeps_the_live_build(small_inbox, tmp_path):
     inbox = tmp_path / "inbox"
     shutil.copytree(small_inbox, inbox)
