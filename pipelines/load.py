@@ -335,7 +335,7 @@ def _insert_batch(con, table: Table, batch: list[_Planned], report: Report) -> N
     umid_of = {id(p.src): p.umid for p in batch}
     # SQL inlined rather than kept in temp views: binding a view costs as much as a small file
     query = load_mhs.validate_query(table, srcs, batch[0].res, [p.umid for p in batch])
-    csv = srcs[0].fmt == "csv"  # CSV lines are numbered in a TEMP copy first (load_mhs.numbered_copy_sql)
+    csv = srcs[0].fmt == "csv"  # CSV lines are numbered in a TEMP copy first (load_mhs.number_lines_sql)
     if csv:
         con.execute(load_mhs.batch_ddl(_BATCH, table))
     with _reading(con, report, lambda s: umid_of[id(s)], table.name, srcs):
@@ -345,7 +345,11 @@ def _insert_batch(con, table: Table, batch: list[_Planned], report: Report) -> N
             load_mhs.insert_sql(load_mhs.status_query(query, _SUBS), table, srcs, _BATCH if csv else None)
         )
     if csv:
-        con.execute(load_mhs.numbered_copy_sql(_BATCH, table))
+        con.execute(load_mhs.number_lines_sql(_BATCH))
+        # numbered already, so order no longer matters: DuckDB can compress and write row groups in parallel
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(f"INSERT INTO {load_mhs.load_table(table.name)} SELECT * FROM {_BATCH}")
+        con.execute("SET preserve_insertion_order = true")
         con.execute(f"DROP TABLE {_BATCH}")
 
 

@@ -242,18 +242,20 @@ def insert_sql(query: str, table: Table, srcs: Sequence[Source], target: str | N
     )
 
 
-def numbered_copy_sql(batch: str, table: Table) -> str:
-    """Copy the rows of CSV files written to the TEMP table `batch` into load_<table>, numbering lines.
+def number_lines_sql(batch: str) -> str:
+    """Give the rows of CSV files just written to the TEMP table `batch` their line numbers.
 
     Rows of one file are written in file order (preserve_insertion_order), but when several files
     are scanned together DuckDB interleaves their chunks, so one file's row ids are increasing, not
     consecutive: a row's line is its rank among its file's row ids, plus 1 (the header is line 1).
-    Numbering on the way into load_<table> (rather than updating it afterwards) matters once that
-    table is on disk: an UPDATE of rows already written goes through DuckDB's write-ahead log.
+    Numbered in a TEMP table and then appended to load_<table> (load.py), because an UPDATE of rows
+    already written to the on-disk load_<table> goes through DuckDB's write-ahead log, and a window
+    over whole rows on the way in buffers every column.
     """
+    t = ident(batch)
     return (
-        f"INSERT INTO {load_table(table.name)} SELECT * REPLACE "
-        f"(row_number() OVER (PARTITION BY src_file ORDER BY rowid) + 1 AS src_line) FROM {ident(batch)}"
+        f"UPDATE {t} SET src_line = n._line FROM (SELECT rowid AS _r, row_number() OVER "
+        f"(PARTITION BY src_file ORDER BY rowid) + 1 AS _line FROM {t}) n WHERE {t}.rowid = n._r"
     )
 
 

@@ -139,7 +139,7 @@ def batch_select(srcs: Sequence[Source], *, numbered: bool = False) -> str:
     its file line (header = line 1; exact unless a quoted field spans lines or blank lines are
     skipped). CSV scans leave `_line` NULL unless `numbered` (one file only): row_number() would
     make the scan single-threaded, so the loader numbers lines after writing instead
-    (load_mhs.numbered_copy_sql), from the order DuckDB keeps rows in (preserve_insertion_order).
+    (load_mhs.number_lines_sql), from the order DuckDB keeps rows in (preserve_insertion_order).
     """
     if srcs[0].fmt == "csv":
         if numbered and len(srcs) != 1:
