@@ -40,7 +40,7 @@ class PipelineSettings:
     incremental: bool = True  # rebuild only the periods changed input can affect (pipelines.incremental)
     # an inbox of at least this many GB builds its working tables compressed on disk rather than in
     # memory (slower, but a national inbox's do not fit in memory or in uncompressed spill); 0 = always
-    disk_build_from_gb: int = 4
+    disk_build_from_gb: int = 1
 
     def duckdb_config(self) -> dict[str, object]:
         """The `config=` for `duckdb.connect` (DuckDB rejects threads=0, so defaults are left out)."""
