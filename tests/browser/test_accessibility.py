@@ -49,7 +49,13 @@ def test_controls_work_from_the_keyboard(page, server):
     assert name.startswith("Place")  # the control's label is part of its accessible name
     page.keyboard.press("Enter")
     page.wait_for_selector("[role=option]")
+    # The open list moves focus into itself on the next animation frame; a key pressed before that
+    # still goes to the closed control (this test failed that way under load), so wait for it.
+    page.wait_for_function("() => document.activeElement && document.activeElement.id !== 'ctl-place'")
     page.keyboard.press("ArrowDown")
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.closest('[role=option]') !== null"
+    )
     page.keyboard.press("Enter")
     page.wait_for_url(re.compile(r"place="))
     settle(page)
