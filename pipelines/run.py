@@ -148,8 +148,13 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         # our own bar shows the stage and step; DuckDB's would interleave with it (and --quiet means quiet)
         con.execute("set enable_progress_bar = false")
         prog.start("load")
-        state["work"], cached = incremental.prepare_work(plan, warehouse)
-        con.execute("attach $path as work", {"path": str(state["work"])})
+        # The loader's tables: in a scratch file when it is the load cache or the input is big, else
+        # in memory (load_inbox attaches an in-memory `work` itself), which is faster.
+        on_disk = inbox_bytes >= config.pipeline.disk_build_from_gb * 1e9
+        cached: list[int] = []
+        if on_disk or incremental.LOAD_CACHE_ENABLED:
+            state["work"], cached = incremental.prepare_work(plan, warehouse)
+            con.execute("attach $path as work", {"path": str(state["work"])})
         try:
             loaded = load_inbox(con, inbox, progress=prog, cached=cached)
         except FatalLoadError:
@@ -166,9 +171,8 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         prog.start("build")
         # The working tables: in memory (fast), or for big inputs compressed in a scratch file of their
         # own, deleted after the run (unqualified names find them through the search path).
-        on_disk = None
-        if inbox_bytes >= config.pipeline.disk_build_from_gb * 1e9:
-            on_disk, state["scratch"] = "scratch", incremental.work_path(warehouse, "build")
+        if on_disk:
+            state["scratch"] = incremental.work_path(warehouse, "build")
             incremental.discard_work(state["scratch"])
             con.execute("attach $path as scratch", {"path": str(state["scratch"])})
         con.execute(f"set search_path = 'main,work{',scratch' if on_disk else ''}'")
@@ -184,7 +188,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             progress=prog,
             after_layer=narrow,
             before_file=lambda path: incremental.months_for(con, plan, path),
-            on_disk=on_disk,
+            on_disk="scratch" if on_disk else None,
         )
         incremental.indicator_floors(con, plan)
         incremental.trim_raw(con, plan)
@@ -195,7 +199,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             files=len(runs),
             seconds_by_file={r.file: round(r.seconds, 2) for r in runs},  # where a slow build spends it
             full=plan.full,
-            on_disk=on_disk is not None,
+            on_disk=on_disk,
             from_umid=plan.from_umid,
             cutoff_umid=plan.cutoff_umid,
             why=plan.reason,
@@ -207,11 +211,13 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         _write_build_info(con, loaded, inputs_hash)
         (build_id,) = con.execute("select getvariable('build_id')").fetchone()
         con.execute("reset search_path")
-        con.execute("detach work")  # checkpointed: the next run's load cache
+        con.execute("detach work")  # checkpointed: the next run's load cache, if that is on
         if on_disk:
             con.execute("detach scratch")
             incremental.discard_work(state["scratch"])
-        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp, state["work"])
+        if not incremental.LOAD_CACHE_ENABLED:
+            incremental.discard_work(state.pop("work", None))
+        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp, state.get("work"))
         _drop_working_tables(con)
         prog.done()
         stats.update(
