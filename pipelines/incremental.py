@@ -45,6 +45,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines import publish
 from pipelines.contract import uniq_month_id
 
 log = logging.getLogger(__name__)
@@ -365,10 +366,8 @@ def prepare_work(p: Plan, warehouse: Path) -> tuple[Path, list[int]]:
 
 
 def discard_work(work: Path | None) -> None:
-    if work is None:
-        return
-    for f in (work, work.with_name(work.name + ".wal")):
-        f.unlink(missing_ok=True)
+    if work is not None:
+        publish.unlink_db(work)  # with its .wal and spill folder
 
 
 def write_state(

@@ -131,7 +131,7 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def _unlink_db(path: Path) -> None:
+def unlink_db(path: Path) -> None:
     # X.wal is DuckDB's write-ahead log and X.tmp its spill directory for larger-than-memory work
     for p in (path, path.with_name(path.name + ".wal")):
         p.unlink(missing_ok=True)
@@ -182,7 +182,7 @@ def prune_builds(warehouse_dir: str | Path, keep: int) -> list[Path]:
     removed = []
     for b in list_builds(warehouse_dir)[keep:]:
         if not b.is_current:
-            _unlink_db(b.path)  # readers still holding it keep their open inode
+            unlink_db(b.path)  # readers still holding it keep their open inode
             removed.append(b.path)
     return removed
 
@@ -294,9 +294,9 @@ def build_into_new_file(
         if con is not None:
             with contextlib.suppress(duckdb.Error):
                 con.close()
-        _unlink_db(tmp)
+        unlink_db(tmp)
         if final.exists() and _live_path(warehouse) != final.resolve():
-            _unlink_db(final)  # renamed but never switched to
+            unlink_db(final)  # renamed but never switched to
         err = _storage_error(e, tmp)
         if err is not None:
             raise err from e

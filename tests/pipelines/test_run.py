@@ -165,7 +165,7 @@ def test_a_build_on_disk_publishes_what_a_build_in_memory_does(small_inbox, tmp_
     args = ["pipeline", "run", "--quiet", "--inbox", str(small_inbox), "--warehouse", str(wh)]
     out = CliRunner().invoke(main, args, env={"CMH_PIPELINE_DISK_BUILD_FROM_GB": "0"})
     assert out.exit_code == 0, out.output
-    builds = [e for e in map(json.loads, (wh / "logs" / "pipeline.jsonl").read_text().splitlines())]
+    builds = list(map(json.loads, (wh / "logs" / "pipeline.jsonl").read_text().splitlines()))
     assert [e["on_disk"] for e in builds if e["stage"] == "build"] == [True]
     for table in ("indicator_values", "inequality_summary", "load_report", "quarantine"):
         assert table_hash(tmp_path / "memory" / "current.duckdb", table) == table_hash(
