@@ -5,8 +5,8 @@
    practice file). Only the dimensions population.csv carries appear; providers have no population. */
 create or replace temp table int_population as
 with pcn_parent as (
-    select pcn_code, any_value(place_code order by rel_start_date desc) as place_code,
-        any_value(icb_code order by rel_start_date desc) as icb_code
+    select pcn_code, any_value(place_code order by rel_start_date desc, practice_code) as place_code,
+        any_value(icb_code order by rel_start_date desc, practice_code) as icb_code
     from ref_gp_practice_pcn
     where nullif(trim(pcn_code), '') is not null
     group by pcn_code

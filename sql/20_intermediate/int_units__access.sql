@@ -25,6 +25,16 @@ pairs as (
     from direct
 ),
 
+-- distinct: the two windows below must see one total order. Two equal intervals would be tied, and the
+-- second window may order a tie differently from the first: the copy whose reach_before came from the
+-- other copy then continues the island before it, bridging a gap (seen: 6 months too many at demo
+-- scale, in about one build of six). Empty intervals (the pair more than 12 months apart) add nothing.
+intervals as (
+    select distinct person_id, provider_code, first_umid, last_umid
+    from pairs
+    where first_umid <= last_umid
+),
+
 ordered as (
     select
         person_id, provider_code, first_umid, last_umid,
@@ -32,8 +42,7 @@ ordered as (
             partition by person_id, provider_code order by first_umid, last_umid
             rows between unbounded preceding and 1 preceding
         ) as reach_before
-    from pairs
-    where first_umid is not null
+    from intervals
 ),
 
 islands as (

@@ -38,7 +38,7 @@ spells as (
         spell_no,
         min(received_date) as start_date,
         case when bool_or(end_date is null) then null else max(end_date) end as end_date,
-        arg_min(age_at_referral, received_date) as age_at_referral
+        arg_min(age_at_referral, (received_date, referral_id)) as age_at_referral
     from spell_referrals
     group by all
 ),

@@ -3,12 +3,13 @@
    grain [geography_level, geography_code]  ·  inputs: ref_gp_practice_pcn, ref_providers
    icb_code: the ICB an area belongs to (the API and extracts scope ICB-wide users by it).
    Built from the reference files only, never from the data, so a code the data invents fails the check.
-   Names and parents come from the most recently started relationship. The pseudo-PCNs UNMAPPED and
+   Names and parents come from the most recently started relationship (ties: the lowest practice code,
+   so that reference files that disagree still give one answer every run). The pseudo-PCNs UNMAPPED and
    UNKNOWN span places, so their parent is the ICB; with several ICBs each ICB has its own pair,
    UNMAPPED-<icb_code> and UNKNOWN-<icb_code> (as fct_indicator_units codes them). */
 create or replace table geography as
 with rel as (
-    select *, row_number() over (order by rel_start_date desc nulls last) as recency
+    select *, row_number() over (order by rel_start_date desc nulls last, practice_code) as recency
     from ref_gp_practice_pcn
 ),
 

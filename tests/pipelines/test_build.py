@@ -188,6 +188,41 @@ def test_tiny_access_rate_and_practice_mapping(tiny):
     assert _value(tiny, "dq_practice_mapped_pct", JAN, "icb", "QWE") == (1, 2, 50)
 
 
+def test_access_windows_do_not_bridge_a_gap_when_two_referrals_give_equal_intervals():
+    """Each person: referral a has two contacts in March 2025 (periods 1500-1511 qualify); referrals b
+    and c each have two contacts in April 2026 (1513-1524, twice). Period 1512 is in no window.
+
+    The merge of intervals (gaps and islands) runs two windows over one ordering. With the equal
+    intervals tied, the second window could order the copies differently from the first, and one copy
+    then continued a's island across 1512: a build-to-build difference found at demo scale (one build
+    in six; an incremental build differed from its full rebuild). Many people make the tie order vary
+    within one run: before the fix, 20 of 20 runs at 20,000 people put some in 1512.
+    """
+    people = 20_000
+    con = duckdb.connect()
+    con.execute("set threads = 2")
+    con.execute("create temp table stg_months as select range::integer as umid from range(1500, 1530)")
+    con.execute(
+        f"""create temp table stg_contacts as
+        select 'P' || p.range as person_id, 'RWE' as provider_code, 'P' || p.range || r.ref as referral_id,
+            'C' || p.range || r.ref || k.range as contact_id,
+            if(r.ref = 'a', date '2025-03-10', date '2026-04-10') + k.range::integer as contact_date,
+            time '10:00' as contact_time, true as is_attended_direct,
+            if(r.ref = 'a', 1500, 1513) as contact_umid
+        from range({people}) as p, (values ('a'), ('b'), ('c')) as r (ref), range(2) as k
+        order by hash(p.range, r.ref, k.range)"""
+    )
+    con.execute(
+        "create temp table stg_referrals as select distinct referral_id, true as is_access_scope from stg_contacts"
+    )
+    path = SQL_DIR / "20_intermediate" / "int_units__access.sql"
+    for _ in range(3):
+        con.execute(path.read_text(encoding="utf-8"), {"window_months": 12})
+        per_month = dict(con.execute("select umid, count(*) from int_units__access group by umid").fetchall())
+        assert 1512 not in per_month, f"{per_month[1512]} people counted in a month outside every window"
+        assert per_month == {u: people for u in [*range(1500, 1512), *range(1513, 1525)]}
+
+
 def test_tiny_lookups_for_the_dashboard(tiny):
     pcns = tiny.execute(
         "select pcn_code from provider_pcns where provider_code = 'RWE' order by 1"
