@@ -54,11 +54,11 @@ ROOT = Path(__file__).resolve().parents[1]
 STATE = "state"
 CURRENT = "current"
 LOAD_CACHE = "load.duckdb"  # the last build's load_<table> rows, every month (see prepare_work)
-# Off: with the cache, the rows of cached months are stored before those of the months loaded again,
-# in a different order from a full load's, and some step of the build depends on that order: a clean
-# CI run found an incremental build that differed from the full rebuild (access_2plus_contacts, one
-# ICB cell; benchmarks/RESULTS.md §2b). Turn it on once benchmarks/order_check.py finds that step.
-LOAD_CACHE_ENABLED = False
+# With the cache, the rows of cached months are stored before those of the months loaded again, in a
+# different order from a full load's; the build does not depend on that order
+# (benchmarks/determinism_check.py --shuffle). It was off for a while (a7f26b7 .. a620c33) because
+# int_units__access did depend on it; a switch for measuring a run without it.
+LOAD_CACHE_ENABLED = True
 # the only intermediate table that reads agreed care plans, which can reach back further than the rest
 PLAN_FAMILY = "int_units__four_week_wait"
 
