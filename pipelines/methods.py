@@ -329,6 +329,9 @@ def sii(
 
     A group gets NaN unless all `n_quantiles` quantiles are present with population > 0, finite
     value and limits, and (if `denominator` is given) denominator >= `min_denominator`.
+    RII needs Y₀ > 0 (beyond rounding: 1e-9 of the largest quantile value): it is NaN when the
+    fitted Y₀ is not, and its limits are NaN when any simulated Y₀ is not (possible only without a
+    transform; the simulated ratio's tails are then unbounded).
     Returns one row per group: sii, sii_lower_95, sii_upper_95, sii_lower_998, sii_upper_998,
     rii (and its four limits) and intercept (Y₀).
     """
@@ -370,8 +373,12 @@ def sii(
         y0, y1 = back(coef[:, 0]), back(coef[:, 0] + coef[:, 1])
         result["intercept"][idx] = y0
         result["sii"][idx] = y1 - y0
-        with np.errstate(invalid="ignore", divide="ignore"):  # Y0 = 0 gives no RII
-            result["rii"][idx] = y1 / y0
+        # RII is a ratio to the most deprived end's fitted value: only defined when that is > 0
+        # (an untransformed fit can put Y0 at or below zero; a log or logit fit cannot). "> 0" is
+        # beyond rounding: a fit through zero comes out as ±1e-14 or so, and a ratio to that is noise.
+        tiny = 1e-9 * np.abs(y[idx]).max(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            result["rii"][idx] = np.where(y0 > tiny, y1 / y0, np.nan)
         weights = c * se[idx, None, :]  # G × 2 × Q: how each draw's z-score moves Y₀ and the slope
         ks = [k for level in LEVELS for k in _order_stat_positions(draws, level)]
         keys = [f"{m}{s}" for m in names for s in _limit_suffixes()]
@@ -383,12 +390,21 @@ def sii(
             s_int = coef[sl, 0, None].astype("float32") + w32[sl, 0, :] @ z32.T
             s_slope = coef[sl, 1, None].astype("float32") + w32[sl, 1, :] @ z32.T
             if transform is None:
-                sims = (s_slope, (s_int + s_slope) / s_int)
+                s0, s1 = s_int, s_int + s_slope
+                slope = s_slope
             else:
                 s0, s1 = back(s_int), back(s_int + s_slope)
-                sims = (s1 - s0, s1 / s0)
-            for i, sim in enumerate(sims):
+                slope = s1 - s0
+            # A draw with Y0 <= 0 has no RII; where any draw has one, the simulated ratio's tails are
+            # unbounded (a division by values near zero), so that group gets no RII limits.
+            positive = s0 > tiny[sl, None]
+            defined = np.all(positive, axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = s1 / np.where(positive, s0, np.nan)
+            for i, sim in enumerate((slope, ratio)):
                 part = np.partition(sim, ks, axis=1)[:, ks]
+                if i == 1:
+                    part[~defined] = np.nan
                 for j, k in enumerate(keys[4 * i : 4 * i + 4]):
                     result[k][idx[sl]] = part[:, j]
 

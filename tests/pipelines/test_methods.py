@@ -7,6 +7,7 @@ statsmodels/scipy; each row names its source. make_methods_reference.py rebuilds
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,36 @@ def test_sii_rank_zero_is_most_deprived():
     assert (
         got["sii_lower_998"] < got["sii_lower_95"] < got["sii"] < got["sii_upper_95"] < got["sii_upper_998"]
     )
+
+
+def test_rii_needs_a_positive_value_at_the_most_deprived_end():
+    # Equal shares, ranks 0.1 ... 0.9. "negative": values 0 … 40 fit Y = -5 + 50 b, so Y₀ = -5 and
+    # (Y₀ + SII) / Y₀ = -9 would read as a ratio. "near_zero": 5 … 45 fit Y₀ = 0 + … exactly 0.
+    # "wide": Y₀ = 5 but each quintile's SE ≈ 10, so many draws put Y₀ below zero. "clear": Y₀ = 5,
+    # SE ≈ 0.5, no draw anywhere near zero.
+    rows = []
+    for group, values, half_width in (
+        ("negative", [0, 10, 20, 30, 40], 1),
+        ("near_zero", [5, 15, 25, 35, 45], 1),
+        ("wide", [10, 20, 30, 40, 50], 20),
+        ("clear", [10, 20, 30, 40, 50], 1),
+    ):
+        for q, v in enumerate(values, start=1):
+            rows.append({"g": group, "quintile": str(q), "value": v, "lower_95": v - half_width,
+                         "upper_95": v + half_width, "population": 100, "denominator": 100})  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division by zero on the way
+        got = methods.sii(pd.DataFrame(rows), ["g"]).set_index("g")
+    rii_limits = ["rii_lower_95", "rii_upper_95", "rii_lower_998", "rii_upper_998"]
+    assert got.loc["negative", "intercept"] == pytest.approx(-5)
+    assert got.loc["near_zero", "intercept"] == pytest.approx(0, abs=1e-9)
+    for group in ("negative", "near_zero"):
+        assert np.isnan(got.loc[group, "rii"]) and got.loc[group, rii_limits].isna().all(), group
+        assert got.loc[group, "sii"] == pytest.approx(50), "the SII is defined whatever Y₀"
+    assert got.loc["wide", "rii"] == pytest.approx(11) and got.loc["wide", rii_limits].isna().all()
+    assert got.loc["wide", ["sii_lower_95", "sii_upper_95"]].notna().all()
+    assert got.loc["clear", "rii"] == pytest.approx(11)
+    assert got.loc["clear", "rii_lower_95"] < 11 < got.loc["clear", "rii_upper_95"]
 
 
 def test_sii_is_seeded_and_batch_independent():
