@@ -45,8 +45,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import load_mhs, publish
-from pipelines.contract import TABLES, uniq_month_id
+from pipelines import publish
+from pipelines.contract import uniq_month_id
 
 log = logging.getLogger(__name__)
 
@@ -346,51 +346,23 @@ def work_path(warehouse: Path, what: str = "work") -> Path:
     return warehouse / STATE / f".tmp_{what}_pid{os.getpid()}.duckdb"
 
 
-def cached_months(p: Plan) -> list[int]:
-    """The months whose loaded rows the live build's load cache (its state folder's load.duckdb)
-    holds for this run: those rows were loaded from month folders whose hashes are unchanged, by
-    the same code (the fingerprint), so they are exactly what loading the files again would give.
-    Empty for a full run, or without a cache."""
-    cache = p.state_dir / LOAD_CACHE if p.state_dir is not None else None
-    if not LOAD_CACHE_ENABLED or p.full or cache is None or not cache.is_file():
-        return []
-    cached = {_month_umid(k) for k in p.entries if k not in p.changed}
-    return sorted(u for u in cached if u is not None)
+def prepare_work(p: Plan, warehouse: Path) -> tuple[Path, list[int]]:
+    """The scratch database for this run's load, and the months whose loaded rows it already holds.
 
-
-def prepare_work(p: Plan, warehouse: Path, cached: list[int]) -> Path:
-    """A scratch database file for this run's load: a copy of the load cache when `cached` (the
-    loader then reads only the new or changed months), else empty (an input too big for memory).
-    The file becomes the next run's cache once this build is live (:func:`write_state`)."""
+    An incremental run starts from a copy of the previous build's (its state folder's load.duckdb):
+    those rows were loaded from month folders whose hashes are unchanged, by the same code (the
+    fingerprint), so they are exactly what loading the files again would give, and the loader reads
+    only the new or changed months. A full run starts from an empty file. Either way the file becomes
+    the next run's cache once this build is live (:func:`write_state`)."""
     work = work_path(warehouse)
     discard_work(work)
     work.parent.mkdir(parents=True, exist_ok=True)
-    if cached:
-        shutil.copyfile(p.state_dir / LOAD_CACHE, work)  # type: ignore[operator]
-    return work
-
-
-def save_load_cache(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Path:
-    """Write the loader's in-memory tables to a new scratch file, the next run's load cache.
-
-    A full run loads in memory (faster, for the load and for the build reading it) and writes the
-    cache once at the end: one bulk, parallel, compressed write of each table, which costs less than
-    appending every month's batch to a file during the load (stored order does not matter: see
-    LOAD_CACHE_ENABLED)."""
-    path = work_path(warehouse)
-    discard_work(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    (ordered,) = con.execute("select current_setting('preserve_insertion_order')").fetchone()
-    con.execute("attach $path as _cache", {"path": str(path)})
-    try:
-        con.execute("set preserve_insertion_order = false")
-        for name in TABLES:
-            table = load_mhs.ident(load_mhs.load_name(name))
-            con.execute(f"create table _cache.{table} as from {load_mhs.load_table(name)}")
-    finally:
-        con.execute(f"set preserve_insertion_order = {str(bool(ordered)).lower()}")
-        con.execute("detach _cache")
-    return path
+    cache = p.state_dir / LOAD_CACHE if p.state_dir is not None else None
+    if not LOAD_CACHE_ENABLED or p.full or cache is None or not cache.is_file():
+        return work, []
+    shutil.copyfile(cache, work)
+    cached = {_month_umid(k) for k in p.entries if k not in p.changed}
+    return work, sorted(u for u in cached if u is not None)
 
 
 def discard_work(work: Path | None) -> None:

@@ -148,13 +148,12 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         # our own bar shows the stage and step; DuckDB's would interleave with it (and --quiet means quiet)
         con.execute("set enable_progress_bar = false")
         prog.start("load")
-        # The loader's tables: in a scratch file when an incremental run starts from the load cache
-        # (a copy of it) or the input is big, else in memory (load_inbox attaches an in-memory `work`
-        # itself), which is faster; the cache is then written once at the end.
+        # The loader's tables: in a scratch file when it is the load cache or the input is big, else
+        # in memory (load_inbox attaches an in-memory `work` itself), which is faster.
         on_disk = inbox_bytes >= config.pipeline.disk_build_from_gb * 1e9
-        cached = incremental.cached_months(plan)
-        if on_disk or cached:
-            state["work"] = incremental.prepare_work(plan, warehouse, cached)
+        cached: list[int] = []
+        if on_disk or incremental.LOAD_CACHE_ENABLED:
+            state["work"], cached = incremental.prepare_work(plan, warehouse)
             con.execute("attach $path as work", {"path": str(state["work"])})
         try:
             loaded = load_inbox(con, inbox, progress=prog, cached=cached)
@@ -212,12 +211,10 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         _write_build_info(con, loaded, inputs_hash)
         (build_id,) = con.execute("select getvariable('build_id')").fetchone()
         con.execute("reset search_path")
+        con.execute("detach work")  # checkpointed: the next run's load cache, if that is on
         if on_disk:
             con.execute("detach scratch")
             incremental.discard_work(state["scratch"])
-        if incremental.LOAD_CACHE_ENABLED and "work" not in state:
-            state["work"] = incremental.save_load_cache(con, warehouse)
-        con.execute("detach work")  # a file is checkpointed: the next run's load cache, if that is on
         if not incremental.LOAD_CACHE_ENABLED:
             incremental.discard_work(state.pop("work", None))
         state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp, state.get("work"))
