@@ -275,13 +275,22 @@ def slope_chart(groups: pd.DataFrame, ineq: pd.DataFrame, meta: dict, title: str
     }]  # fmt: skip
     sii = ineq.loc[ineq["measure"] == "sii", "value"].dropna()
     rii = ineq.loc[ineq["measure"] == "rii", "value"].dropna()
+    y0, words = None, ""
     if len(sii) and len(rii) and float(rii.iloc[-1]) != 1:
         s, r = float(sii.iloc[-1]), float(rii.iloc[-1])
         y0 = s / (r - 1)  # RII = (Y0 + SII) / Y0, Y0 = fitted value at the most deprived end
+        words = f"SII {s:+.2f} {unit}; RII {r:.2f}"
+    elif len(sii) and len(q) == len(QUINTILE_RANK) and q["value"].notna().all():
+        # No RII (the fitted value at the most deprived end is not above zero, or SII = 0): the
+        # weighted fit passes through the weighted mean value at the weighted mean rank, which is 1/2.
+        s = float(sii.iloc[-1])
+        w = q["denominator"] if "denominator" in q and q["denominator"].notna().all() else None
+        y0 = float(np.average(q["value"].astype(float), weights=w)) - s / 2
+        words = f"SII {s:+.2f} {unit}; no RII (the fitted value at the most deprived end is not above zero)"
+    if y0 is not None:
         data.append({
             "type": "scatter", "x": [0, 1], "y": [y0, y0 + s], "mode": "lines", "name": f"Slope index (SII) {s:+.1f}",
-            "line": {"dash": "dash", "color": "#D55E00"}, "hovertext": f"SII {s:+.2f} {unit}; RII {r:.2f}",
-            "hoverinfo": "text",
+            "line": {"dash": "dash", "color": "#D55E00"}, "hovertext": words, "hoverinfo": "text",
         })  # fmt: skip
     fig = _figure(data, title, "Deprivation quintile (relative rank, equal shares assumed)", axis_title(meta))
     fig["layout"]["xaxis"].update(

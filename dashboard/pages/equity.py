@@ -41,9 +41,13 @@ def inequality_summary(ctx: Context, ind: str) -> html.P:
             parts.append(f"{label}: * ({reason})")
         else:
             r = row.iloc[0]
-            parts.append(
-                f"{label}: {r['value']:.2f} (95% interval {r['lower_95']:.2f} to {r['upper_95']:.2f})"
+            interval = (
+                f"95% interval {r['lower_95']:.2f} to {r['upper_95']:.2f}"
+                if pd.notna(r["lower_95"]) and pd.notna(r["upper_95"])
+                # RII: the most deprived end's fitted value may be zero or below within its uncertainty
+                else "no 95% interval: the value at the most deprived end is too uncertain"
             )
+            parts.append(f"{label}: {r['value']:.2f} ({interval})")
     return html.P("; ".join(parts) + ".", className="hint")
 
 

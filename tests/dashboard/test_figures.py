@@ -14,6 +14,7 @@ from scipy.stats import gamma
 from statsmodels.stats.proportion import proportion_confint
 
 from dashboard import figures
+from pipelines import methods
 
 META = {
     "indicator_id": "four_week_wait_pct",
@@ -99,6 +100,24 @@ def test_slope_chart_line_follows_sii_and_rii():
     # RII = (Y0 + SII) / Y0 with SII 10 and RII 1.5 -> Y0 = 20, so the line runs 20 -> 30
     assert list(line.x) == [0, 1] and list(line.y) == pytest.approx([20.0, 30.0])
     assert list(fig.data[0].x) == [0.1, 0.3, 0.5, 0.7, 0.9]
+
+
+def test_slope_chart_draws_the_sii_line_when_there_is_no_rii():
+    # Quintiles 0, 2, 20, 30, 40 with denominators 100, 100, 100, 100, 400: the pipeline's fit
+    # (methods.sii, checked against PHE's phe_sii in tests/pipelines) puts the most deprived end below
+    # zero, so it publishes an SII and no RII. The chart must still draw that fitted line.
+    values, dens = [0.0, 2.0, 20.0, 30.0, 40.0], [100.0, 100, 100, 100, 400]
+    q = _rows(values).assign(breakdown="imd_quintile", breakdown_value=list("12345"), denominator=dens)
+    fit = methods.sii(
+        q.assign(population=q["denominator"]), ["indicator_id"], quantile="breakdown_value"
+    ).iloc[0]
+    assert fit["intercept"] < 0 and np.isnan(fit["rii"])
+    ineq = pd.DataFrame({"measure": ["sii", "rii"], "value": [fit["sii"], np.nan]})
+    fig = build(figures.slope_chart, q, ineq, META, "Slope")
+    line = fig.data[1]
+    assert list(line.x) == [0, 1]
+    assert list(line.y) == pytest.approx([fit["intercept"], fit["intercept"] + fit["sii"]])
+    assert "no RII" in line.hovertext
 
 
 def test_group_bars_follow_the_spec_order_and_label_the_reference():
