@@ -260,10 +260,19 @@ QUINTILE_RANK = {"1": 0.1, "2": 0.3, "3": 0.5, "4": 0.7, "5": 0.9}
 
 
 def slope_chart(groups: pd.DataFrame, ineq: pd.DataFrame, meta: dict, title: str) -> dict:
-    """Quintile values at their (equal-share) relative rank with 95% bars, and the SII line through them."""
+    """Quintile values at their relative rank with 95% bars, and the SII line through them.
+
+    A quintile's rank is the share of the denominator before it plus half its own, as in the SII fit
+    (pipelines/statistics.py weights quintiles by their denominators), so points and line share one
+    scale; equal shares (0.1 … 0.9) when a denominator is not published."""
     unit = meta.get("unit", "")
     q = groups[(groups["breakdown"] == "imd_quintile") & groups["breakdown_value"].isin(list(QUINTILE_RANK))]
     q = q.assign(rank=q["breakdown_value"].map(QUINTILE_RANK)).sort_values("rank")
+    den = q["denominator"] if "denominator" in q else pd.Series(dtype=float)
+    weighted = len(q) == len(QUINTILE_RANK) and bool(den.notna().all()) and bool((den > 0).all())
+    if weighted:
+        share = den.astype(float) / float(den.sum())
+        q = q.assign(rank=(share.cumsum() - share / 2).round(6).to_numpy())
     hi, lo = _err(q)
     data = [{
         "type": "scatter", "x": pj.num(q["rank"]), "y": pj.num(q["value"]), "mode": "markers+text",
@@ -284,7 +293,7 @@ def slope_chart(groups: pd.DataFrame, ineq: pd.DataFrame, meta: dict, title: str
         # No RII (the fitted value at the most deprived end is not above zero, or SII = 0): the
         # weighted fit passes through the weighted mean value at the weighted mean rank, which is 1/2.
         s = float(sii.iloc[-1])
-        w = q["denominator"] if "denominator" in q and q["denominator"].notna().all() else None
+        w = q["denominator"].astype(float) if weighted else None
         y0 = float(np.average(q["value"].astype(float), weights=w)) - s / 2
         words = f"SII {s:+.2f} {unit}; no RII (the fitted value at the most deprived end is not above zero)"
     if y0 is not None:
@@ -292,9 +301,10 @@ def slope_chart(groups: pd.DataFrame, ineq: pd.DataFrame, meta: dict, title: str
             "type": "scatter", "x": [0, 1], "y": [y0, y0 + s], "mode": "lines", "name": f"Slope index (SII) {s:+.1f}",
             "line": {"dash": "dash", "color": "#D55E00"}, "hovertext": words, "hoverinfo": "text",
         })  # fmt: skip
-    fig = _figure(data, title, "Deprivation quintile (relative rank, equal shares assumed)", axis_title(meta))
+    how = "share of the denominator" if weighted else "equal shares assumed"
+    fig = _figure(data, title, f"Deprivation quintile (relative rank, {how})", axis_title(meta))
     fig["layout"]["xaxis"].update(
-        tickvals=list(QUINTILE_RANK.values()), range=[0, 1],
+        tickvals=[float(x) for x in q["rank"]] if weighted else list(QUINTILE_RANK.values()), range=[0, 1],
         ticktext=["1 most deprived", "2", "3", "4", "5 least deprived"],
     )  # fmt: skip
     return fig

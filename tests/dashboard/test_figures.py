@@ -118,6 +118,9 @@ def test_slope_chart_draws_the_sii_line_when_there_is_no_rii():
     assert list(line.x) == [0, 1]
     assert list(line.y) == pytest.approx([fit["intercept"], fit["intercept"] + fit["sii"]])
     assert "no RII" in line.hovertext
+    # the points sit at the ranks the fit used: share before + half own share of 800
+    assert list(fig.data[0].x) == pytest.approx([1 / 16, 3 / 16, 5 / 16, 7 / 16, 3 / 4])
+    assert "share of the denominator" in fig.layout.xaxis.title.text
 
 
 def test_group_bars_follow_the_spec_order_and_label_the_reference():
