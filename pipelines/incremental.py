@@ -53,12 +53,10 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 STATE = "state"
 CURRENT = "current"
-LOAD_CACHE = "load.duckdb"  # the last build's load_<table> rows, every month (see prepare_work)
-# With the cache, the rows of cached months are stored before those of the months loaded again, in a
-# different order from a full load's; the build does not depend on that order
-# (benchmarks/determinism_check.py --shuffle). It was off for a while (a7f26b7 .. a620c33) because
-# int_units__access did depend on it; a switch for measuring a run without it.
-LOAD_CACHE_ENABLED = True
+# The last build's load_<table> rows, every month (see prepare_work). With it, cached months' rows are
+# stored before the re-read months', in a different order from a full load's: no build step may depend
+# on stored order (benchmarks/determinism_check.py --shuffle; int_units__access once did, a620c33).
+LOAD_CACHE = "load.duckdb"
 # the only intermediate table that reads agreed care plans, which can reach back further than the rest
 PLAN_FAMILY = "int_units__four_week_wait"
 
@@ -358,7 +356,7 @@ def prepare_work(p: Plan, warehouse: Path) -> tuple[Path, list[int]]:
     discard_work(work)
     work.parent.mkdir(parents=True, exist_ok=True)
     cache = p.state_dir / LOAD_CACHE if p.state_dir is not None else None
-    if not LOAD_CACHE_ENABLED or p.full or cache is None or not cache.is_file():
+    if p.full or cache is None or not cache.is_file():
         return work, []
     shutil.copyfile(cache, work)
     cached = {_month_umid(k) for k in p.entries if k not in p.changed}

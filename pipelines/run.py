@@ -148,13 +148,10 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         # our own bar shows the stage and step; DuckDB's would interleave with it (and --quiet means quiet)
         con.execute("set enable_progress_bar = false")
         prog.start("load")
-        # The loader's tables: in a scratch file when it is the load cache or the input is big, else
-        # in memory (load_inbox attaches an in-memory `work` itself), which is faster.
+        # The loader's tables go to a compressed scratch file: the next run's load cache.
         on_disk = inbox_bytes >= config.pipeline.disk_build_from_gb * 1e9
-        cached: list[int] = []
-        if on_disk or incremental.LOAD_CACHE_ENABLED:
-            state["work"], cached = incremental.prepare_work(plan, warehouse)
-            con.execute("attach $path as work", {"path": str(state["work"])})
+        state["work"], cached = incremental.prepare_work(plan, warehouse)
+        con.execute("attach $path as work", {"path": str(state["work"])})
         try:
             loaded = load_inbox(con, inbox, progress=prog, cached=cached)
         except FatalLoadError:
@@ -211,13 +208,11 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
         _write_build_info(con, loaded, inputs_hash)
         (build_id,) = con.execute("select getvariable('build_id')").fetchone()
         con.execute("reset search_path")
-        con.execute("detach work")  # checkpointed: the next run's load cache, if that is on
+        con.execute("detach work")  # checkpointed: the next run's load cache
         if on_disk:
             con.execute("detach scratch")
             incremental.discard_work(state["scratch"])
-        if not incremental.LOAD_CACHE_ENABLED:
-            incremental.discard_work(state.pop("work", None))
-        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp, state.get("work"))
+        state["folder"] = incremental.write_state(con, warehouse, build_id, entries, fp, state["work"])
         _drop_working_tables(con)
         prog.done()
         stats.update(

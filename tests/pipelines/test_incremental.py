@@ -105,8 +105,7 @@ def test_a_new_month_is_built_incrementally_and_publishes_what_a_full_rebuild_do
     )
     loads = [e for e in _log(wh) if e["stage"] == "load"]
     n = len(_months(inbox))
-    cached = n - 1 if incremental.LOAD_CACHE_ENABLED else 0  # the load cache is off (incremental.py)
-    assert [e["months_from_cache"] for e in loads[-2:]] == [0, cached], "only the new month's files are read"
+    assert [e["months_from_cache"] for e in loads[-2:]] == [0, n - 1], "only the new month's files are read"
     assert loads[-1]["rows"] == loads[-2]["rows"] + sum(_rows(inbox / _months(inbox)[-1])), (
         "the cached months' rows are all still there, and counted"
     )
@@ -173,9 +172,7 @@ def test_a_resubmitted_month_and_a_backdated_rejection_match_a_full_rebuild(grow
     y, m = (int(x) for x in target_month.split("-"))
     assert "incremental from UniqMonthID" in stats.message, stats.message
     load = [e for e in _log(wh) if e["stage"] == "load"][-1]
-    assert load["months_from_cache"] == (len(months) - 2 if incremental.LOAD_CACHE_ENABLED else 0), (
-        "both changed months are read again, the rest cached"
-    )
+    assert load["months_from_cache"] == len(months) - 2, "both changed months are read again, the rest cached"
     from_umid = int(stats.message.split("incremental from UniqMonthID ")[1].split(":")[0])
     assert from_umid <= uniq_month_id(y, m), "the backdated rejection must reach back to its received month"
     run_pipeline(inbox, tmp_path / "full")
