@@ -10,7 +10,11 @@ broken drop fails in milliseconds. Then, table by table, the months' files are s
 by one INSERT that types every value with TRY_CAST, decides each row's fate and writes it once to
 `load_<table>` (in the `work` database: the pipeline's scratch file, which becomes the next
 incremental run's cache); `stg_<table>` is the view of its loaded rows. Counts, duplicate keys and
-the quarantine are small aggregates over that table. Everything runs in one transaction.
+the quarantine are small aggregates over that table. Each batch of files is committed once written:
+a single transaction would keep every numbered CSV batch (an uncompressed TEMP table, dropped once
+appended) until the end, 23 GB of spill for a national inbox. A fatal error rolls back the batch
+under way and empties every table the load made, so a failed load still leaves nothing loaded (and
+the pipeline discards its scratch file anyway).
 
 Decisions the spec leaves open (for the README):
 - A zero-byte file has no header; a header-only file has no rows. Either is fatal for a required
@@ -34,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,9 +94,10 @@ def load_inbox(
 
     Creates load_<table> in the `work` database (attaching an in-memory one if `con` has none),
     stg_<table> (all months, v6 names, typed, with src_month/src_file/src_line), stg_<table>_latest
-    for snapshot tables, and TEMP ref_* tables, load_report and quarantine. The data is written in
-    one transaction (so `con` must not have one open): on a FatalLoadError(file, problem) nothing
-    is loaded and load_report holds just the 'fatal' row naming the file.
+    for snapshot tables, and TEMP ref_* tables, load_report and quarantine. The data is committed
+    batch by batch (so `con` must not have a transaction open): on a FatalLoadError(file, problem)
+    every one of these tables is emptied again, so nothing is loaded, and load_report holds just
+    the 'fatal' row naming the file.
 
     `cached`: UniqMonthIDs whose files are unchanged since `work`'s load tables were filled (an
     incremental run's cache). Their rows are kept as they are and their files are not read again;
@@ -123,10 +128,13 @@ def load_inbox(
         con.execute("COMMIT")
     except FatalLoadError:
         con.execute("ROLLBACK")
+        _create_tables(con, keep=False)  # what earlier batches committed goes too: nothing is loaded
         report.write(con, only_fatal=True)
         raise
     except BaseException:
         con.execute("ROLLBACK")
+        with suppress(duckdb.Error):  # e.g. the disk is full: the original error is the one to see
+            _create_tables(con, keep=False)
         raise
     finally:
         con.execute(f"SET preserve_insertion_order = {str(bool(ordered)).lower()}")
@@ -300,6 +308,8 @@ def _load_table(con, name: str, plans: list[_Planned], report: Report, cached: f
     present = [p for p in plans if p.res is not None]
     for batch in _batches([p for p in present if p.umid not in cached]):
         _insert_batch(con, table, batch, report)
+        con.execute("COMMIT")  # frees the batch's TEMP copy now, not at the end of the load
+        con.execute("BEGIN TRANSACTION")
     soft = sorted({n for p in present for n in soft_columns(load_mhs.columns(name), p.res)})
     counts = {}
     if present:

@@ -322,6 +322,21 @@ def test_truncated_file_is_fatal(tmp_path, con):
     assert err.problem.startswith("malformed or truncated CSV at line 7")
 
 
+def test_a_fatal_file_after_tables_already_written_leaves_nothing_loaded(tmp_path, con):
+    """The loader commits each batch of files as it goes (so a national load does not keep them all
+    in spill); a fatal error in a later table must still leave nothing loaded and no quarantine."""
+    month = base_month("2025-04")
+    month["MHS101Referral"][0]["UniqServReqID"] = ""  # a quarantined row, written before the fatal file
+    root = make_inbox(tmp_path, {"2025-04": month})
+    path = root / "2025-04" / "MHS201CareContact.csv"  # read after the header, people and referrals
+    path.write_bytes(path.read_bytes()[:-25])
+    fatal(con, root)
+    for table in ("stg_MHS000Header", "stg_MHS001MPI", "stg_MHS101Referral", "quarantine"):
+        assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == (0,), table
+    assert con.execute("SELECT count(*) FROM load_report").fetchone() == (1,)  # the fatal row alone
+    assert con.execute("SELECT count(*) FROM work.load_MHS101Referral").fetchone() == (0,)
+
+
 def test_unterminated_quote_is_fatal(tmp_path, con):
     root = make_inbox(tmp_path, {"2025-04": base_month("2025-04")})
     path = root / "2025-04" / "MHS002GP.csv"
