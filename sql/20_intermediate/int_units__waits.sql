@@ -34,13 +34,32 @@ finished as (
         on (year(r.second_date) - 1900) * 12 + month(r.second_date) - 3 = m.umid
 ),
 
+-- on the list at a period end <=> received by it, and neither ended nor second-contacted by it: the months
+-- from the received month up to the month before the end or the second contact, whichever is first.
+-- Listed per referral and then equi-joined, since a range join to the months scaled badly nationally.
+bounds as (
+    select min(umid) as lo, max(umid) as hi from stg_months
+),
+
+waiting_months as (
+    select
+        r.*,
+        unnest(range(
+            greatest((year(r.received_date) - 1900) * 12 + month(r.received_date) - 3, b.lo),
+            least(
+                coalesce((year(r.end_date) - 1900) * 12 + month(r.end_date) - 3, b.hi + 1),
+                coalesce((year(r.second_date) - 1900) * 12 + month(r.second_date) - 3, b.hi + 1),
+                b.hi + 1
+            )
+        )) as wait_umid
+    from referrals as r
+    cross join bounds as b
+),
+
 waiting as (
     select r.*, m.umid, (m.period_end - r.received_date) as days
-    from referrals as r
-    inner join stg_months as m
-        on m.period_end >= r.received_date
-        and (r.end_date is null or r.end_date > m.period_end)
-        and (r.second_date is null or r.second_date > m.period_end)
+    from waiting_months as r
+    inner join stg_months as m on r.wait_umid = m.umid
 ),
 
 units as (
