@@ -109,8 +109,13 @@ summed as (
     group by indicator_id, period_end, breakdown, breakdown_value, grouping sets ((icb_code), (place_code), (pcn_code), (provider_code))
 ),
 
--- units with a value x (waits, score changes) need every value for quantiles and SDs: 32 sets, few rows
-valued as (
+-- units with a value x (waits, score changes) need every value for quantiles and SDs: 32 sets, few rows.
+-- Their sums are exact, in 128-bit integers: fixed point at 1e-9 for the numerator (a mean's total) and
+-- at 1e-6 for the SD's sums of x and x^2 (whose product with n must stay far inside 128 bits even for
+-- 10-year waits). A sum of doubles (or stddev_samp) depends in its last bit on the order DuckDB's
+-- threads add the values in, and the same inputs must publish byte-identical figures (spec/07);
+-- integers add up to the same total in any order, and the SD is then worked out from them once.
+valued_sums as (
     select
         indicator_id,
         period_end,
@@ -134,10 +139,14 @@ valued as (
         coalesce(
             ethnicity_group, age_band, gender, imd_quintile, disability, sexual_orientation, wait_band, 'all'
         ) as breakdown_value,
-        case when grouping(provider_code) = 0 then sum(num) else sum(num_g) end as numerator,
+        case
+            when grouping(provider_code) = 0 then sum(round(num * 1e9)::hugeint)
+            else sum(round(num_g * 1e9)::hugeint)
+        end as numerator_e9,
         case when grouping(provider_code) = 0 then sum(den) else sum(den_g) end as denominator,
         count(x) as x_n,
-        stddev_samp(x) as x_sd,
+        sum(round(x * 1e6)::hugeint) as x_s1,
+        sum(round(x * 1e6)::hugeint * round(x * 1e6)::hugeint) as x_s2,
         quantile_cont(x, $quantiles) as x_quantiles
     from fct_indicator_units
     where x is not null
@@ -149,6 +158,17 @@ valued as (
             (), (ethnicity_group), (age_band), (gender), (imd_quintile), (disability), (sexual_orientation),
             (wait_band)
         )
+),
+
+-- sample SD = sqrt((n * sum(x^2) - sum(x)^2) / (n (n - 1))), the numerator an exact integer
+valued as (
+    select
+        * exclude (numerator_e9, x_s1, x_s2),
+        numerator_e9 / 1e9 as numerator,
+        case
+            when x_n > 1 then sqrt(greatest((x_n * x_s2 - x_s1 * x_s1)::double, 0) / (x_n::double * (x_n - 1))) / 1e6
+        end as x_sd
+    from valued_sums
 ),
 
 people as (
