@@ -41,6 +41,9 @@ class PipelineSettings:
     # an inbox of at least this many GB builds its working tables compressed on disk rather than in
     # memory (slower, but a national inbox's do not fit in memory or in uncompressed spill); 0 = always
     disk_build_from_gb: int = 1
+    # the facts and aggregates of the build are made a few periods at a time, about this many units
+    # each, when all periods hold more (bounds the build's largest table nationally); 0 = in one go
+    period_chunk_rows: int = 20_000_000
 
     def duckdb_config(self) -> dict[str, object]:
         """The `config=` for `duckdb.connect` (DuckDB rejects threads=0, so defaults are left out)."""
@@ -96,6 +99,7 @@ SECTIONS: dict[str, type] = {
 _RANGES: dict[tuple[str, str], tuple[int | None, int | None]] = {
     ("pipeline", "threads"): (0, None),
     ("pipeline", "disk_build_from_gb"): (0, None),
+    ("pipeline", "period_chunk_rows"): (0, None),
     ("disclosure", "threshold"): (1, None),
     ("disclosure", "rounding"): (1, None),
     ("publish", "keep_builds"): (1, None),

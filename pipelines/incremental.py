@@ -316,11 +316,8 @@ def provider_pcn_periods(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
     """`provider_pcns` over all periods: this run's (provider, PCN, period) pairs, plus the saved pairs
     of the periods and families it did not rebuild."""
     con.execute(
-        """create or replace temp table _inc_provider_pcns as
-           select distinct provider_code, pcn_code, period_end,
-               indicator_id in (select indicator_id from _inc_late) as late
-           from fct_indicator_units
-           where provider_code is not null and pcn_code is not null"""
+        "create or replace temp table _inc_provider_pcns as "
+        "select provider_code, pcn_code, period_end, late from agg_provider_pcns"
     )
     if not p.full:
         con.execute(

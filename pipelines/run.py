@@ -186,6 +186,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             after_layer=narrow,
             before_file=lambda path: incremental.months_for(con, plan, path),
             on_disk="scratch" if on_disk else None,
+            period_chunk_rows=config.pipeline.period_chunk_rows,
         )
         incremental.indicator_floors(con, plan)
         incremental.trim_raw(con, plan)

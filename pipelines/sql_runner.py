@@ -70,6 +70,12 @@ RAW_COLUMNS = (
 
 Progress = Callable[[str, int, int], None]
 
+# Layers whose every row belongs to one period of stg_months and depends only on that period's rows of
+# the earlier layers (every grouping and join in them is by period). They can therefore be run over a
+# few periods at a time, appending, so that the largest table of the build (fct_indicator_units: about
+# 250 million rows nationally) never exists whole: see build_indicators' `period_chunk_rows`.
+PERIOD_LAYERS = ("25_facts", "27_aggregates")
+
 
 @dataclass(frozen=True)
 class FileRun:
@@ -201,6 +207,7 @@ def build_indicators(
     after_layer: Callable[[str], None] | None = None,
     before_file: Callable[[Path], None] | None = None,
     on_disk: str | None = None,
+    period_chunk_rows: int = 0,
 ) -> list[FileRun]:
     """Staging -> intermediate -> facts -> aggregates -> one template per kind -> ``indicator_values_raw``.
 
@@ -211,6 +218,9 @@ def build_indicators(
     ``indicator_values_raw`` has one row per indicator x period x geography x breakdown value with a
     value (columns :data:`RAW_COLUMNS`); limits, significance and suppression are added later.
     ``on_disk``: see :func:`run_file`.
+    ``period_chunk_rows``: when the units of all periods number more than this (0 = never), the
+    :data:`PERIOD_LAYERS` run over groups of periods of about this many units each; see
+    :func:`_run_period_layers`.
     """
     bound = {**DEFAULT_PARAMS, "quantiles": quantiles(registry), **(params or {})}
     layers = [(d.name, sorted(d.glob("*.sql"))) for d in layer_dirs(sql_dir)]
@@ -231,7 +241,20 @@ def build_indicators(
     con.unregister("_registry_frame")
     runs.append(FileRun("seeds", None, time.perf_counter() - started, None))
     step("seeds")
+    period = [(name, fs) for name, fs in layers if name in PERIOD_LAYERS]
+    names = [name for name, _ in layers]
+    if period and names[names.index(period[0][0]) : names.index(period[-1][0]) + 1] != [n for n, _ in period]:
+        raise ValueError(f"the period layers {PERIOD_LAYERS} must follow one another")
     for name, layer_files in layers:
+        if name in PERIOD_LAYERS:
+            if name == period[0][0]:  # all of them at once, chunk by chunk
+                runs.extend(
+                    _run_period_layers(con, period, bound, on_disk, before_file, period_chunk_rows, step)
+                )
+                for done, _ in period:
+                    if after_layer is not None:
+                        after_layer(done)
+            continue
         for path in layer_files:
             if before_file is not None:
                 before_file(path)
@@ -246,6 +269,102 @@ def build_indicators(
         step(kind)
     # Not sorted here: the statistics stage reads it in key order, and the published table is written
     # sorted for readers (pipelines.run.SORT_KEYS).
+    return runs
+
+
+def period_chunks(con: duckdb.DuckDBPyConnection, max_rows: int) -> list[list[int]]:
+    """The periods of stg_months in groups of consecutive months whose units (the rows of every
+    ``int_units__*`` table and of int_people_in_contact, which fct_indicator_units is made of) add up
+    to at most ``max_rows``; a month bigger than that is a group of its own. One group holding every
+    period when ``max_rows`` is 0 or the units fit."""
+    months = [u for (u,) in con.execute("select umid from stg_months order by umid").fetchall()]
+    sources = [
+        name
+        for (name,) in con.execute(
+            "select distinct table_name from duckdb_tables() "
+            "where table_name like 'int\\_units\\_\\_%' escape '\\' or table_name = 'int_people_in_contact' "
+            "order by 1"
+        ).fetchall()
+    ]
+    if not max_rows or not sources or len(months) < 2:
+        return [months]
+    scans = " union all ".join(f'select umid from "{t}"' for t in sources)
+    per_month = dict(
+        con.execute(
+            f"select umid, count(*) from ({scans}) where umid in (select umid from stg_months) group by umid"
+        ).fetchall()
+    )
+    if sum(per_month.values()) <= max_rows:
+        return [months]
+    chunks: list[list[int]] = []
+    size = 0
+    for umid in months:
+        n = per_month.get(umid, 0)
+        if chunks and size + n <= max_rows:
+            chunks[-1].append(umid)
+            size += n
+        else:
+            chunks.append([umid])
+            size = n
+    return chunks
+
+
+def _run_period_layers(
+    con: duckdb.DuckDBPyConnection,
+    layers: list[tuple[str, list[Path]]],
+    params: dict[str, object],
+    on_disk: str | None,
+    before_file: Callable[[Path], None] | None,
+    max_rows: int,
+    step: Callable[[str], None],
+) -> list[FileRun]:
+    """Run the :data:`PERIOD_LAYERS`: in one pass, or over groups of periods (:func:`period_chunks`).
+
+    Chunked, each group of periods is put in stg_months, every file of these layers runs as usual, and
+    the tables of the last layer (the aggregates the later steps read) are appended to what the
+    earlier groups made; the earlier layers' tables (the facts) are dropped at the end, since they
+    would hold the last group alone. stg_months is restored afterwards. The period layers all read
+    the same periods (pipelines.incremental.months_for treats them alike), so ``before_file`` is
+    called for the first file only when chunking."""
+    files = [f for _, fs in layers for f in fs]
+    if before_file is not None:
+        before_file(files[0])
+    chunks = period_chunks(con, max_rows)
+    runs: list[FileRun] = []
+    if len(chunks) <= 1:
+        for path in files:
+            if before_file is not None:
+                before_file(path)
+            runs.append(run_file(con, path, params, on_disk))
+            step(path.name)
+        return runs
+    where = on_disk or "temp"
+    kept = [f.stem for f in layers[-1][1]]
+    dropped = [f.stem for _, fs in layers[:-1] for f in fs]
+    con.execute("create or replace temp table _period_months as select * from stg_months")
+    log.info("period layers in %d groups of months: %s", len(chunks), [(c[0], c[-1]) for c in chunks])
+    for i, chunk in enumerate(chunks):
+        con.execute(
+            "create or replace temp table stg_months as "
+            "select * from _period_months where list_contains($c, umid) order by umid",
+            {"c": chunk},
+        )
+        for path in files:
+            run = run_file(con, path, params, on_disk)
+            runs.append(FileRun(f"{path.name}[{chunk[0]}-{chunk[-1]}]", run.table, run.seconds, run.rows))
+        for table in kept:
+            if i == 0:
+                con.execute(f'alter table {where}."{table}" rename to "_period_{table}"')
+            else:
+                con.execute(f'insert into {where}."_period_{table}" select * from {where}."{table}"')
+                con.execute(f'drop table {where}."{table}"')
+        step(f"periods {chunk[0]}-{chunk[-1]} ({i + 1} of {len(chunks)})")
+    for table in kept:
+        con.execute(f'alter table {where}."_period_{table}" rename to "{table}"')
+    for table in dropped:
+        con.execute(f'drop table if exists {where}."{table}"')
+    con.execute("create or replace temp table stg_months as select * from _period_months order by umid")
+    con.execute("drop table _period_months")
     return runs
 
 
