@@ -5,8 +5,8 @@
    inputs: int_units__*, int_people_in_contact, int_person_history, int_practice_geography, ref_providers,
    ref_gp_practice_pcn,
    stg_months, seed_code
-   Characteristics and practice come from the person's latest records up to the period (an ASOF join on
-   int_person_history). Geography is the practice's PCN, place and ICB as at the period end; a practice
+   Characteristics and practice come from the person's latest records up to the period (the row of
+   int_person_history that holds at the period). Geography is the practice's PCN, place and ICB as at the period end; a practice
    outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable practice gives place and PCN
    UNKNOWN under the ICB that hosts the provider; with several ICBs in the data the pseudo-PCNs are
    per ICB (UNMAPPED-<icb>, UNKNOWN-<icb>), since one national UNKNOWN would pool people of every ICB
@@ -41,7 +41,7 @@ with units as (
     select * from int_units__prom_quality where umid in (select umid from stg_months)
 ),
 
--- characteristics are looked up once per person and period (a narrow ASOF join), then hash-joined to
+-- characteristics are looked up once per person and period (a narrow join), then hash-joined to
 -- units and people separately (one wide union would be materialised twice)
 person_periods as (
     select person_id, umid from int_units__referrals where umid in (select umid from stg_months)
@@ -59,6 +59,14 @@ person_periods as (
     select person_id, umid from int_units__prom_quality where umid in (select umid from stg_months)
     union
     select person_id, umid from int_people_in_contact where umid in (select umid from stg_months)
+),
+
+-- the history rows that hold in some period of stg_months: at most a few per person, so a hash join on
+-- person_id (with the months as a residual condition) replaces an ASOF join, which sorted the whole
+-- history again for every group of periods a big build is made in
+history as (
+    select * from int_person_history
+    where umid <= (select max(umid) from stg_months) and until_umid > (select min(umid) from stg_months)
 ),
 
 practice_geography as (
@@ -84,7 +92,8 @@ characteristics as materialized (
         g.geography_key
     from person_periods as pp
     inner join stg_months as m on pp.umid = m.umid
-    asof left join int_person_history as h on pp.person_id = h.person_id and pp.umid >= h.umid
+    left join history as h
+        on pp.person_id = h.person_id and pp.umid >= h.umid and pp.umid < h.until_umid
     left join practice_geography as g on h.practice_code = g.practice_code and pp.umid = g.umid
 ),
 
