@@ -8,9 +8,11 @@ a helper) builds the same inbox twice and runs
 which exits 0 when every published table holds the same rows (as multisets: row order is a
 storage detail) and build_info.data_hash agrees, and otherwise prints the differing tables and up
 to --show rows from each side, exiting 1. Floating-point columns may differ by a relative 1e-12
-(--rel) or an absolute 1e-12 (--abs, for limits that cancel to near zero): DuckDB sums in parallel,
-so a mean of non-integer values moves in its last bit from one run to the next, even with the same
-code. Columns (names, order, types) must match exactly. `--ignore table.column` leaves a column
+(--rel) or an absolute 1e-12 (--abs, for limits that cancel to near zero). Two builds of the same
+inputs by the same code are byte-identical (`--rel 0 --abs 0`): the build sums non-integer unit
+values in fixed point (sql/27_aggregates/agg_indicator_groups.sql). Before that, DuckDB's parallel
+double sums moved a mean of non-integer values in its last bit from one run to the next, which is
+what the default tolerance was for; it still serves for comparing two versions of the code. Columns (names, order, types) must match exactly. `--ignore table.column` leaves a column
 out, e.g. `quarantine.line_number`, which the loader does not yet number reliably for rows of CSV
 files scanned together (the same code gives different line numbers run to run).
 """
