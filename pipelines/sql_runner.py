@@ -226,12 +226,15 @@ def build_indicators(
     layers = [(d.name, sorted(d.glob("*.sql"))) for d in layer_dirs(sql_dir)]
     files = [f for _, fs in layers for f in fs]
     kinds = [k for k in KIND_ORDER if any(i.kind == k for i in registry)]
-    total = len(files) + len(kinds) + 1
     runs: list[FileRun] = []
+    steps = {"done": 0, "total": len(files) + len(kinds) + 1}
 
-    def step(what: str) -> None:
+    def step(what: str, more: int = 0) -> None:
+        """One step done; `more` adds to the total (a chunked layer's groups replace its files)."""
+        steps["done"] += 1
+        steps["total"] += more
         if progress is not None:
-            progress(what, len(runs), total)
+            progress(what, steps["done"], steps["total"])
 
     started = time.perf_counter()
     create_seeds(con, registry)
@@ -316,7 +319,7 @@ def _run_period_layers(
     on_disk: str | None,
     before_file: Callable[[Path], None] | None,
     max_rows: int,
-    step: Callable[[str], None],
+    step: Callable[..., None],
 ) -> list[FileRun]:
     """Run the :data:`PERIOD_LAYERS`: in one pass, or over groups of periods (:func:`period_chunks`).
 
@@ -358,7 +361,10 @@ def _run_period_layers(
             else:
                 con.execute(f'insert into {where}."_period_{table}" select * from {where}."{table}"')
                 con.execute(f'drop table {where}."{table}"')
-        step(f"periods {chunk[0]}-{chunk[-1]} ({i + 1} of {len(chunks)})")
+        step(
+            f"periods {chunk[0]}-{chunk[-1]} ({i + 1} of {len(chunks)})",
+            len(chunks) - len(files) if i == 0 else 0,
+        )
     for table in kept:
         con.execute(f'alter table {where}."_period_{table}" rename to "{table}"')
     for table in dropped:
