@@ -127,12 +127,12 @@ def load_inbox(
         months, plans, refs = _load_all(con, inbox, report, progress, cached)
         con.execute("COMMIT")
     except FatalLoadError:
-        con.execute("ROLLBACK")
+        _rollback(con)
         _create_tables(con, keep=False)  # what earlier batches committed goes too: nothing is loaded
         report.write(con, only_fatal=True)
         raise
     except BaseException:
-        con.execute("ROLLBACK")
+        _rollback(con)
         with suppress(duckdb.Error):  # e.g. the disk is full: the original error is the one to see
             _create_tables(con, keep=False)
         raise
@@ -145,6 +145,13 @@ def load_inbox(
         stg = ident(load_mhs.stg_name(name))
         r.loaded_by_table[name] = con.execute(f"SELECT count(*) FROM {stg}").fetchone()[0]
     return r
+
+
+def _rollback(con) -> None:
+    """Roll back the batch under way. A COMMIT that failed (a full disk) has already ended the
+    transaction, and the error to report is the one that got us here, not 'no transaction'."""
+    with suppress(duckdb.TransactionException):
+        con.execute("ROLLBACK")
 
 
 def _load_all(con, inbox: Path, report: Report, progress: Progress | None, cached: frozenset[int]):
