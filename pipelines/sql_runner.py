@@ -326,7 +326,8 @@ def _run_period_layers(
     Chunked, each group of periods is put in stg_months, every file of these layers runs as usual, and
     the tables of the last layer (the aggregates the later steps read) are appended to what the
     earlier groups made; the earlier layers' tables (the facts) are dropped at the end, since they
-    would hold the last group alone. stg_months is restored afterwards. The period layers all read
+    would hold the last group alone. Those facts are TEMP tables whatever ``on_disk`` says: one
+    group's are bounded by ``max_rows``. stg_months is restored afterwards. The period layers all read
     the same periods (pipelines.incremental.months_for treats them alike), so ``before_file`` is
     called for the first file only when chunking."""
     files = [f for _, fs in layers for f in fs]
@@ -353,7 +354,9 @@ def _run_period_layers(
             {"c": chunk},
         )
         for path in files:
-            run = run_file(con, path, params, on_disk)
+            # one group's facts are bounded by max_rows: TEMP (in memory, spilling past memory_limit)
+            # is faster than compressing them to disk; the appended aggregates go where on_disk says
+            run = run_file(con, path, params, on_disk if path.stem in kept else None)
             runs.append(FileRun(f"{path.name}[{chunk[0]}-{chunk[-1]}]", run.table, run.seconds, run.rows))
         for table in kept:
             if i == 0:
@@ -368,7 +371,7 @@ def _run_period_layers(
     for table in kept:
         con.execute(f'alter table {where}."_period_{table}" rename to "{table}"')
     for table in dropped:
-        con.execute(f'drop table if exists {where}."{table}"')
+        con.execute(f'drop table if exists temp."{table}"')
     con.execute("create or replace temp table stg_months as select * from _period_months order by umid")
     con.execute("drop table _period_months")
     return runs
