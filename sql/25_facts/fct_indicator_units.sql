@@ -6,8 +6,8 @@
    ref_gp_practice_pcn,
    stg_months, seed_code
    Characteristics and practice come from the person's latest records up to the period (the row of
-   int_person_history that holds at the period). Geography is the practice's PCN, place and ICB as at the period end; a practice
-   outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable practice gives place and PCN
+   int_person_history that holds at the period). Geography is the practice's PCN, place and ICB as at
+   the period end; a practice outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable practice gives place and PCN
    UNKNOWN under the ICB that hosts the provider; with several ICBs in the data the pseudo-PCNs are
    per ICB (UNMAPPED-<icb>, UNKNOWN-<icb>), since one national UNKNOWN would pool people of every ICB
    under a code each ICB's users read as their own. Age band uses the age at referral for referral-based
