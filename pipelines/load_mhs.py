@@ -245,9 +245,11 @@ def insert_sql(query: str, table: Table, srcs: Sequence[Source], target: str | N
 def number_lines_sql(batch: str) -> str:
     """Give the rows of CSV files just written to the TEMP table `batch` their line numbers.
 
-    Rows of one file are written in file order (preserve_insertion_order), but when several files
-    are scanned together DuckDB interleaves their chunks, so one file's row ids are increasing, not
-    consecutive: a row's line is its rank among its file's row ids, plus 1 (the header is line 1).
+    Each row arrives with its position in the scan (load_source.batch_select), which increases
+    within a file but is not consecutive when several files are scanned together (DuckDB
+    interleaves their chunks): a row's line is its rank among its file's positions, plus 1 (the
+    header is line 1). The order rows were written in is no guide: the validating query's joins
+    reorder large files.
     Numbered in a TEMP table and then appended to load_<table> (load.py), because an UPDATE of rows
     already written to the on-disk load_<table> goes through DuckDB's write-ahead log, and a window
     over whole rows on the way in buffers every column.
@@ -255,7 +257,7 @@ def number_lines_sql(batch: str) -> str:
     t = ident(batch)
     return (
         f"UPDATE {t} SET src_line = n._line FROM (SELECT rowid AS _r, row_number() OVER "
-        f"(PARTITION BY src_file ORDER BY rowid) + 1 AS _line FROM {t}) n WHERE {t}.rowid = n._r"
+        f"(PARTITION BY src_file ORDER BY src_line) + 1 AS _line FROM {t}) n WHERE {t}.rowid = n._r"
     )
 
 

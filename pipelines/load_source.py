@@ -137,14 +137,17 @@ def batch_select(srcs: Sequence[Source], *, numbered: bool = False) -> str:
 
     `_fi` indexes `srcs`. `_line` is the 1-based row number of a Parquet row, or for a CSV record
     its file line (header = line 1; exact unless a quoted field spans lines or blank lines are
-    skipped). CSV scans leave `_line` NULL unless `numbered` (one file only): row_number() would
-    make the scan single-threaded, so the loader numbers lines after writing instead
-    (load_mhs.number_lines_sql), from the order DuckDB keeps rows in (preserve_insertion_order).
+    skipped) when `numbered` (one file only). A CSV scan of several files gives instead each
+    record's position in the scan (row_number() OVER (), which DuckDB evaluates on the scan in its
+    order): increasing within each file, but the files' records interleave, so the loader turns it
+    into file lines after writing (load_mhs.number_lines_sql: the rank within the file, plus 1).
+    Numbering on the scan, before any join, matters: ranking the rows by the order a later step
+    wrote them in gave wrong lines for files of about 100 MB (national scale).
     """
     if srcs[0].fmt == "csv":
         if numbered and len(srcs) != 1:
             raise ValueError("numbered scans are for one file")
-        line = "(row_number() OVER () + 1)::BIGINT" if numbered else "NULL::BIGINT"
+        line = "(row_number() OVER () + 1)::BIGINT" if numbered else "(row_number() OVER ())::BIGINT"
         return f"SELECT {line} AS _line, file_index::INTEGER AS _fi, * FROM {_csv_read(srcs)}"
     cols = ", ".join(f"CAST({ident(c)} AS VARCHAR) AS c{i}" for i, c in enumerate(srcs[0].columns))
     return (
