@@ -244,10 +244,10 @@ def build_indicators(
     con.unregister("_registry_frame")
     runs.append(FileRun("seeds", None, time.perf_counter() - started, None))
     step("seeds")
-    period = [(name, fs) for name, fs in layers if name in PERIOD_LAYERS]
-    names = [name for name, _ in layers]
-    if period and names[names.index(period[0][0]) : names.index(period[-1][0]) + 1] != [n for n, _ in period]:
+    at = [i for i, (name, _) in enumerate(layers) if name in PERIOD_LAYERS]
+    if at and at != list(range(at[0], at[-1] + 1)):
         raise ValueError(f"the period layers {PERIOD_LAYERS} must follow one another")
+    period = [layers[i] for i in at]
     for name, layer_files in layers:
         if name in PERIOD_LAYERS:
             if name == period[0][0]:  # all of them at once, chunk by chunk
@@ -281,16 +281,15 @@ def period_chunks(con: duckdb.DuckDBPyConnection, max_rows: int) -> list[list[in
     to at most ``max_rows``; a month bigger than that is a group of its own. One group holding every
     period when ``max_rows`` is 0 or the units fit."""
     months = [u for (u,) in con.execute("select umid from stg_months order by umid").fetchall()]
-    sources = [
-        name
-        for (name,) in con.execute(
-            "select distinct table_name from duckdb_tables() "
-            "where table_name like 'int\\_units\\_\\_%' escape '\\' or table_name = 'int_people_in_contact' "
-            "order by 1"
-        ).fetchall()
-    ]
-    if not max_rows or not sources or len(months) < 2:
+    found = con.execute(
+        "select table_name, estimated_size from duckdb_tables() "
+        "where table_name like 'int\\_units\\_\\_%' escape '\\' or table_name = 'int_people_in_contact' "
+        "order by 1"
+    ).fetchall()
+    # the tables' row counts (all their periods) bound the count: most builds stop here, without a scan
+    if not max_rows or len(months) < 2 or sum(n for _, n in found) <= max_rows:
         return [months]
+    sources = sorted({name for name, _ in found})
     scans = " union all ".join(f'select umid from "{t}"' for t in sources)
     per_month = dict(
         con.execute(
