@@ -1,8 +1,8 @@
 /* Every indicator's units summed for every period x geography level x breakdown (4 levels x 8
    breakdowns) in one statement; the kind templates then only turn these sums into values.
    grain [indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value]
-   inputs: fct_indicator_units, reg_breakdown, reg_indicator, stg_months  ·  $quantiles (the registry's
-   distinct quantile_p values)
+   inputs: fct_indicator_units, int_breakdown_codes, reg_breakdown, reg_indicator, stg_months  ·
+   $quantiles (the registry's distinct quantile_p values)
    Provider rows sum num/den; geography rows sum num_g/den_g, which count a person once where the
    indicator counts people (see int_units__*). Only breakdowns the registry lists for the indicator are
    kept. Place UNKNOWN (people with no usable practice) is not a place: those people count in their ICB
@@ -10,7 +10,9 @@
    Speed: sums are grouped by breakdown at the finest geography first, on fct_indicator_units' integer
    keys, and then rolled up to the four levels; only units with a value x (for quantiles and SDs) go
    through all 32 sets. The data-quality cohort (_people_in_contact) is grouped by geography only, then
-   unpivoted into the six dq_* indicators, since those have breakdown `all` alone. */
+   unpivoted into the six dq_* indicators, since those have breakdown `all` alone. Breakdown values are
+   grouped as fct_indicator_units' integer codes and turned back into text (int_breakdown_codes) only
+   once grouped. */
 create or replace temp table agg_indicator_groups as
 -- sums: first by breakdown within the finest geography, then rolled up to the four levels (sums of
 -- sums), which costs far less than 32 grouping sets over every unit. `all` is the sum of the ethnicity
@@ -23,43 +25,41 @@ with by_dimension as (
         geography_key,
         provider_code,
         case
-            when grouping(ethnicity_group) = 0 then 'ethnicity_group'
-            when grouping(age_band) = 0 then 'age_band'
-            when grouping(gender) = 0 then 'gender'
-            when grouping(imd_quintile) = 0 then 'imd_quintile'
-            when grouping(disability) = 0 then 'disability'
+            when grouping(ethnicity_code) = 0 then 'ethnicity_group'
+            when grouping(age_code) = 0 then 'age_band'
+            when grouping(gender_code) = 0 then 'gender'
+            when grouping(imd_code) = 0 then 'imd_quintile'
+            when grouping(disability_code) = 0 then 'disability'
             else 'sexual_orientation'
         end as breakdown,
-        coalesce(ethnicity_group, age_band, gender, imd_quintile, disability, sexual_orientation)
-            as breakdown_value,
+        coalesce(ethnicity_code, age_code, gender_code, imd_code, disability_code, orientation_code) as code,
+        null::varchar as breakdown_value,
         sum(num) as num,
         sum(den) as den,
         sum(num_g) as num_g,
         sum(den_g) as den_g
     from fct_indicator_units
-    where x is null and indicator_key is not null
+    where x is null and indicator_key > 0
     group by
         indicator_key, umid, geography_key, provider_code,
-        grouping sets (
-            (ethnicity_group), (age_band), (gender), (imd_quintile), (disability), (sexual_orientation)
-        )
+        grouping sets ((ethnicity_code), (age_code), (gender_code), (imd_code), (disability_code), (orientation_code))
 ),
 
 by_breakdown_keys as (
     select * from by_dimension
     union all
     select
-        indicator_key, umid, geography_key, provider_code, 'all', 'all',
+        indicator_key, umid, geography_key, provider_code, 'all', null, 'all',
         sum(num), sum(den), sum(num_g), sum(den_g)
     from by_dimension
     where breakdown = 'ethnicity_group'
     group by all
     union all
     select
-        indicator_key, umid, geography_key, provider_code, 'wait_band', wait_band,
+        indicator_key, umid, geography_key, provider_code, 'wait_band', null, wait_band,
         sum(num), sum(den), sum(num_g), sum(den_g)
     from fct_indicator_units
-    where x is null and wait_band is not null and indicator_key is not null
+    where x is null and wait_band is not null and indicator_key > 0
     group by all
 ),
 
@@ -78,10 +78,11 @@ geography_keys as (
 by_breakdown as (
     select
         i.indicator_id, m.period_end, g.icb_code, g.place_code, g.pcn_code, b.provider_code,
-        b.breakdown, b.breakdown_value, b.num, b.den, b.num_g, b.den_g
+        b.breakdown, coalesce(b.breakdown_value, v.value) as breakdown_value, b.num, b.den, b.num_g, b.den_g
     from by_breakdown_keys as b
     inner join indicator_keys as i on b.indicator_key = i.indicator_key
     inner join stg_months as m on b.umid = m.umid
+    left join int_breakdown_codes as v on b.breakdown = v.breakdown and b.code = v.code
     inner join geography_keys as g
         on b.geography_key is not distinct from g.geography_key
         and b.provider_code is not distinct from g.provider_code
@@ -117,7 +118,7 @@ summed as (
 -- integers add up to the same total in any order, and the SD is then worked out from them once.
 valued_sums as (
     select
-        indicator_id,
+        indicator_key,
         period_end,
         case
             when grouping(provider_code) = 0 then 'provider'
@@ -127,18 +128,17 @@ valued_sums as (
         end as geography_level,
         coalesce(provider_code, pcn_code, place_code, icb_code) as geography_code,
         case
-            when grouping(ethnicity_group) = 0 then 'ethnicity_group'
-            when grouping(age_band) = 0 then 'age_band'
-            when grouping(gender) = 0 then 'gender'
-            when grouping(imd_quintile) = 0 then 'imd_quintile'
-            when grouping(disability) = 0 then 'disability'
-            when grouping(sexual_orientation) = 0 then 'sexual_orientation'
+            when grouping(ethnicity_code) = 0 then 'ethnicity_group'
+            when grouping(age_code) = 0 then 'age_band'
+            when grouping(gender_code) = 0 then 'gender'
+            when grouping(imd_code) = 0 then 'imd_quintile'
+            when grouping(disability_code) = 0 then 'disability'
+            when grouping(orientation_code) = 0 then 'sexual_orientation'
             when grouping(wait_band) = 0 then 'wait_band'
             else 'all'
         end as breakdown,
-        coalesce(
-            ethnicity_group, age_band, gender, imd_quintile, disability, sexual_orientation, wait_band, 'all'
-        ) as breakdown_value,
+        coalesce(ethnicity_code, age_code, gender_code, imd_code, disability_code, orientation_code) as code,
+        wait_band,
         case
             when grouping(provider_code) = 0 then sum(round(num * 1e9)::hugeint)
             else sum(round(num_g * 1e9)::hugeint)
@@ -149,26 +149,44 @@ valued_sums as (
         sum(round(x * 1e6)::hugeint * round(x * 1e6)::hugeint) as x_s2,
         quantile_cont(x, $quantiles) as x_quantiles
     from fct_indicator_units
-    where x is not null
+    where x is not null and indicator_key > 0
     group by
-        indicator_id,
+        indicator_key,
         period_end,
         grouping sets ((icb_code), (place_code), (pcn_code), (provider_code)),
         grouping sets (
-            (), (ethnicity_group), (age_band), (gender), (imd_quintile), (disability), (sexual_orientation),
+            (), (ethnicity_code), (age_code), (gender_code), (imd_code), (disability_code), (orientation_code),
             (wait_band)
         )
 ),
 
--- sample SD = sqrt((n * sum(x^2) - sum(x)^2) / (n (n - 1))), the numerator an exact integer
+-- sample SD = sqrt((n * sum(x^2) - sum(x)^2) / (n (n - 1))), the numerator an exact integer. A unit
+-- without a wait band grouped by wait band has the value 'all' (no registered indicator keeps it).
 valued as (
     select
-        * exclude (numerator_e9, x_s1, x_s2),
-        numerator_e9 / 1e9 as numerator,
+        i.indicator_id,
+        s.* exclude (indicator_key, code, wait_band, numerator_e9, x_s1, x_s2),
+        coalesce(v.value, s.wait_band, 'all') as breakdown_value,
+        s.numerator_e9 / 1e9 as numerator,
         case
-            when x_n > 1 then sqrt(greatest((x_n * x_s2 - x_s1 * x_s1)::double, 0) / (x_n::double * (x_n - 1))) / 1e6
+            when s.x_n > 1
+                then sqrt(greatest((s.x_n * s.x_s2 - s.x_s1 * s.x_s1)::double, 0) / (s.x_n::double * (s.x_n - 1))) / 1e6
         end as x_sd
-    from valued_sums
+    from valued_sums as s
+    inner join indicator_keys as i on s.indicator_key = i.indicator_key
+    left join int_breakdown_codes as v on s.breakdown = v.breakdown and s.code = v.code
+),
+
+-- each characteristic's code for 'Not known', for the data-quality cohort's known counts
+not_known as (
+    select
+        any_value(code) filter (where breakdown = 'ethnicity_group') as ethnicity,
+        any_value(code) filter (where breakdown = 'imd_quintile') as imd,
+        any_value(code) filter (where breakdown = 'gender') as gender,
+        any_value(code) filter (where breakdown = 'disability') as disability,
+        any_value(code) filter (where breakdown = 'sexual_orientation') as orientation
+    from int_breakdown_codes
+    where value = 'Not known'
 ),
 
 people as (
@@ -184,20 +202,21 @@ people as (
         grouping(provider_code) = 0 as by_provider,
         sum(num) as n_p,
         sum(num_g) as n_g,
-        sum(num) filter (where ethnicity_group <> 'Not known') as ethnicity_p,
-        sum(num_g) filter (where ethnicity_group <> 'Not known') as ethnicity_g,
-        sum(num) filter (where imd_quintile <> 'Not known') as imd_p,
-        sum(num_g) filter (where imd_quintile <> 'Not known') as imd_g,
+        sum(num) filter (where f.ethnicity_code <> k.ethnicity) as ethnicity_p,
+        sum(num_g) filter (where f.ethnicity_code <> k.ethnicity) as ethnicity_g,
+        sum(num) filter (where f.imd_code <> k.imd) as imd_p,
+        sum(num_g) filter (where f.imd_code <> k.imd) as imd_g,
         sum(num) filter (where split_part(pcn_code, '-', 1) not in ('UNMAPPED', 'UNKNOWN')) as practice_p,
         sum(num_g) filter (where split_part(pcn_code, '-', 1) not in ('UNMAPPED', 'UNKNOWN')) as practice_g,
-        sum(num) filter (where gender <> 'Not known') as gender_p,
-        sum(num_g) filter (where gender <> 'Not known') as gender_g,
-        sum(num) filter (where disability <> 'Not known') as disability_p,
-        sum(num_g) filter (where disability <> 'Not known') as disability_g,
-        sum(num) filter (where sexual_orientation <> 'Not known') as orientation_p,
-        sum(num_g) filter (where sexual_orientation <> 'Not known') as orientation_g
-    from fct_indicator_units
-    where indicator_id = '_people_in_contact'
+        sum(num) filter (where f.gender_code <> k.gender) as gender_p,
+        sum(num_g) filter (where f.gender_code <> k.gender) as gender_g,
+        sum(num) filter (where f.disability_code <> k.disability) as disability_p,
+        sum(num_g) filter (where f.disability_code <> k.disability) as disability_g,
+        sum(num) filter (where f.orientation_code <> k.orientation) as orientation_p,
+        sum(num_g) filter (where f.orientation_code <> k.orientation) as orientation_g
+    from fct_indicator_units as f
+    cross join not_known as k
+    where f.indicator_key = 0
     group by period_end, grouping sets ((icb_code), (place_code), (pcn_code), (provider_code))
 ),
 
