@@ -121,9 +121,7 @@ def test_an_incremental_run_made_a_few_periods_at_a_time_publishes_what_a_full_r
     shorter, chunked = tmp_path / "inbox", tmp_path / "wh"
     shutil.copytree(inbox, shorter, ignore=lambda d, names: [last] if Path(d) == inbox else [])
     cfg = load_config(env={})
-    settings = dataclasses.replace(
-        cfg.pipeline, inbox=shorter, warehouse=chunked, period_chunk_rows=400_000
-    )
+    settings = dataclasses.replace(cfg.pipeline, inbox=shorter, warehouse=chunked, period_chunk_rows=400_000)
     run(dataclasses.replace(cfg, pipeline=settings), progress=False)
     shutil.copytree(inbox / last, shorter / last)
     stats = run(dataclasses.replace(cfg, pipeline=settings), progress=False)
