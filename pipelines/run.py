@@ -345,11 +345,18 @@ def _statistics_and_disclosure(
         t0 = time.perf_counter()
         # In key order, explicitly: disclosure breaks ties between equally small cells by row order,
         # so the order must not depend on how DuckDB happens to scan (or on the other periods present).
-        raw = con.execute(
-            "select * from indicator_values_raw where list_contains($ids, indicator_id) order by "
-            "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value",
-            {"ids": ids},
-        ).df()
+        # Through Arrow: the same frame as .df() (period_end as a timestamp gives its datetime64[us]),
+        # in about half the time (2.4 against 4.4 s for 2.4 million rows; the strings are not copied).
+        raw = (
+            con.sql(
+                "select * replace (period_end::timestamp as period_end) from indicator_values_raw "
+                "where list_contains($ids, indicator_id) order by "
+                "indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value",
+                params={"ids": ids},
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
         raw, ineq = apply_statistics(raw, registry, geography)
         t1 = time.perf_counter()
         published = apply_disclosure_control(
