@@ -3,8 +3,10 @@
    grain [breakdown, code]  ·  inputs: stg_person_mpi, stg_person_disability, stg_person_sexual_orientation
    Values: every value the staged records hold for the five person characteristics (int_person_history
    carries them forward, with 'Not known' for NULL), 'Not known' for each (also a unit with no history
-   row at its period), and the four age bands fct_indicator_units derives from ages. Codes are the values' rank within the breakdown, from 1. The wait band is not coded:
-   only waiting-list units have one. */
+   row at its period), and the four age bands fct_indicator_units derives from ages. 'Not known' is code
+   0 in every breakdown, so the facts and the data-quality counts need no lookup for it; the other
+   values are numbered by their rank within the breakdown. The wait band is not coded: only
+   waiting-list units have one. */
 create or replace temp table int_breakdown_codes as
 with mpi_values as (
     unpivot (select distinct ethnicity_group, gender, imd_quintile from stg_person_mpi)
@@ -28,7 +30,11 @@ all_values as (
 ),
 
 final as (
-    select breakdown, value, row_number() over (partition by breakdown order by value)::usmallint as code
+    select
+        breakdown,
+        value,
+        if(value = 'Not known', 0, row_number() over (partition by breakdown order by value))::usmallint
+            as code
     from all_values
 )
 

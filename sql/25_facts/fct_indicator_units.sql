@@ -6,11 +6,12 @@
    int_breakdown_codes, ref_providers, ref_gp_practice_pcn, stg_months, seed_code, reg_indicator
    Characteristics and practice come from the person's latest records up to the period (the row of
    int_person_history that holds at the period). Geography is the practice's PCN, place and ICB as at
-   the period end; a practice outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable practice gives place and PCN
-   UNKNOWN under the ICB that hosts the provider; with several ICBs in the data the pseudo-PCNs are
-   per ICB (UNMAPPED-<icb>, UNKNOWN-<icb>), since one national UNKNOWN would pool people of every ICB
-   under a code each ICB's users read as their own. Age band uses the age at referral for referral-based
-   units (ref_age) and the person's AgeRepPeriodEnd otherwise; no age, or under 18, is "Not known".
+   the period end; a practice outside any PCN keeps its place and ICB with PCN UNMAPPED; no usable
+   practice gives place and PCN UNKNOWN under the ICB that hosts the provider; with several ICBs in
+   the data the pseudo-PCNs are per ICB (UNMAPPED-<icb>, UNKNOWN-<icb>), since one national UNKNOWN
+   would pool people of every ICB under a code each ICB's users read as their own. Age band uses the
+   age at referral for referral-based units (ref_age) and the person's AgeRepPeriodEnd otherwise; no
+   age, or under 18, is "Not known".
    The data-quality cohort (people in contact) is attached here too, as rows of the pseudo-indicator
    _people_in_contact: its six indicators need only breakdown `all`, so agg_indicator_groups turns them
    into indicators after a cheap geography-only grouping instead of 32 grouping sets each.
@@ -76,23 +77,19 @@ history as (
     inner join int_breakdown_codes as g on g.breakdown = 'gender' and h.gender = g.value
     inner join int_breakdown_codes as i on i.breakdown = 'imd_quintile' and h.imd_quintile = i.value
     inner join int_breakdown_codes as d on d.breakdown = 'disability' and h.disability = d.value
-    inner join int_breakdown_codes as o on o.breakdown = 'sexual_orientation' and h.sexual_orientation = o.value
+    inner join int_breakdown_codes as o
+        on o.breakdown = 'sexual_orientation' and h.sexual_orientation = o.value
     where h.umid <= (select max(umid) from stg_months) and h.until_umid > (select min(umid) from stg_months)
 ),
 
--- the codes of 'Not known' (a unit with no history row at its period) and of the age bands
+-- the age bands' codes ('Not known' is 0 in every breakdown: int_breakdown_codes)
 codes as (
     select
-        any_value(code) filter (where breakdown = 'ethnicity_group' and value = 'Not known') as ethnicity_nk,
-        any_value(code) filter (where breakdown = 'gender' and value = 'Not known') as gender_nk,
-        any_value(code) filter (where breakdown = 'imd_quintile' and value = 'Not known') as imd_nk,
-        any_value(code) filter (where breakdown = 'disability' and value = 'Not known') as disability_nk,
-        any_value(code) filter (where breakdown = 'sexual_orientation' and value = 'Not known') as orientation_nk,
-        any_value(code) filter (where breakdown = 'age_band' and value = '18-25') as age_18,
-        any_value(code) filter (where breakdown = 'age_band' and value = '26-64') as age_26,
-        any_value(code) filter (where breakdown = 'age_band' and value = '65+') as age_65,
-        any_value(code) filter (where breakdown = 'age_band' and value = 'Not known') as age_nk
+        any_value(code) filter (where value = '18-25') as age_18,
+        any_value(code) filter (where value = '26-64') as age_26,
+        any_value(code) filter (where value = '65+') as age_65
     from int_breakdown_codes
+    where breakdown = 'age_band'
 ),
 
 practice_geography as (
@@ -105,12 +102,12 @@ characteristics as materialized (
         pp.person_id,
         pp.umid,
         m.period_end,
-        coalesce(h.ethnicity_code, k.ethnicity_nk) as ethnicity_code,
-        coalesce(h.gender_code, k.gender_nk) as gender_code,
+        coalesce(h.ethnicity_code, 0) as ethnicity_code,
+        coalesce(h.gender_code, 0) as gender_code,
         h.age as person_age,
-        coalesce(h.imd_code, k.imd_nk) as imd_code,
-        coalesce(h.disability_code, k.disability_nk) as disability_code,
-        coalesce(h.orientation_code, k.orientation_nk) as orientation_code,
+        coalesce(h.imd_code, 0) as imd_code,
+        coalesce(h.disability_code, 0) as disability_code,
+        coalesce(h.orientation_code, 0) as orientation_code,
         h.employ_status,
         g.pcn_code,
         g.place_code,
@@ -121,7 +118,6 @@ characteristics as materialized (
     left join history as h
         on pp.person_id = h.person_id and pp.umid >= h.umid and pp.umid < h.until_umid
     left join practice_geography as g on h.practice_code = g.practice_code and pp.umid = g.umid
-    cross join codes as k
 ),
 
 several as (
@@ -153,7 +149,7 @@ unit_rows as (
             when coalesce(u.ref_age, c.person_age) >= 65 then k.age_65
             when coalesce(u.ref_age, c.person_age) >= 26 then k.age_26
             when coalesce(u.ref_age, c.person_age) >= 18 then k.age_18
-            else k.age_nk
+            else 0
         end as age_code,
         c.gender_code,
         c.imd_code,
@@ -192,7 +188,7 @@ people_rows as (
             when c.person_age >= 65 then ak.age_65
             when c.person_age >= 26 then ak.age_26
             when c.person_age >= 18 then ak.age_18
-            else ak.age_nk
+            else 0
         end as age_code,
         c.gender_code,
         c.imd_code,

@@ -42,7 +42,9 @@ with by_dimension as (
     where x is null and indicator_key > 0
     group by
         indicator_key, umid, geography_key, provider_code,
-        grouping sets ((ethnicity_code), (age_code), (gender_code), (imd_code), (disability_code), (orientation_code))
+        grouping sets (
+            (ethnicity_code), (age_code), (gender_code), (imd_code), (disability_code), (orientation_code)
+        )
 ),
 
 by_breakdown_keys as (
@@ -170,25 +172,16 @@ valued as (
         s.numerator_e9 / 1e9 as numerator,
         case
             when s.x_n > 1
-                then sqrt(greatest((s.x_n * s.x_s2 - s.x_s1 * s.x_s1)::double, 0) / (s.x_n::double * (s.x_n - 1))) / 1e6
+                then sqrt(greatest((s.x_n * s.x_s2 - s.x_s1 * s.x_s1)::double, 0) / (s.x_n::double * (s.x_n - 1)))
+                    / 1e6
         end as x_sd
     from valued_sums as s
     inner join indicator_keys as i on s.indicator_key = i.indicator_key
     left join int_breakdown_codes as v on s.breakdown = v.breakdown and s.code = v.code
 ),
 
--- each characteristic's code for 'Not known', for the data-quality cohort's known counts
-not_known as (
-    select
-        any_value(code) filter (where breakdown = 'ethnicity_group') as ethnicity,
-        any_value(code) filter (where breakdown = 'imd_quintile') as imd,
-        any_value(code) filter (where breakdown = 'gender') as gender,
-        any_value(code) filter (where breakdown = 'disability') as disability,
-        any_value(code) filter (where breakdown = 'sexual_orientation') as orientation
-    from int_breakdown_codes
-    where value = 'Not known'
-),
 
+-- the data-quality cohort's known counts: 'Not known' is code 0 in every breakdown (int_breakdown_codes)
 people as (
     select
         period_end,
@@ -202,21 +195,20 @@ people as (
         grouping(provider_code) = 0 as by_provider,
         sum(num) as n_p,
         sum(num_g) as n_g,
-        sum(num) filter (where f.ethnicity_code <> k.ethnicity) as ethnicity_p,
-        sum(num_g) filter (where f.ethnicity_code <> k.ethnicity) as ethnicity_g,
-        sum(num) filter (where f.imd_code <> k.imd) as imd_p,
-        sum(num_g) filter (where f.imd_code <> k.imd) as imd_g,
+        sum(num) filter (where ethnicity_code <> 0) as ethnicity_p,
+        sum(num_g) filter (where ethnicity_code <> 0) as ethnicity_g,
+        sum(num) filter (where imd_code <> 0) as imd_p,
+        sum(num_g) filter (where imd_code <> 0) as imd_g,
         sum(num) filter (where split_part(pcn_code, '-', 1) not in ('UNMAPPED', 'UNKNOWN')) as practice_p,
         sum(num_g) filter (where split_part(pcn_code, '-', 1) not in ('UNMAPPED', 'UNKNOWN')) as practice_g,
-        sum(num) filter (where f.gender_code <> k.gender) as gender_p,
-        sum(num_g) filter (where f.gender_code <> k.gender) as gender_g,
-        sum(num) filter (where f.disability_code <> k.disability) as disability_p,
-        sum(num_g) filter (where f.disability_code <> k.disability) as disability_g,
-        sum(num) filter (where f.orientation_code <> k.orientation) as orientation_p,
-        sum(num_g) filter (where f.orientation_code <> k.orientation) as orientation_g
-    from fct_indicator_units as f
-    cross join not_known as k
-    where f.indicator_key = 0
+        sum(num) filter (where gender_code <> 0) as gender_p,
+        sum(num_g) filter (where gender_code <> 0) as gender_g,
+        sum(num) filter (where disability_code <> 0) as disability_p,
+        sum(num_g) filter (where disability_code <> 0) as disability_g,
+        sum(num) filter (where orientation_code <> 0) as orientation_p,
+        sum(num_g) filter (where orientation_code <> 0) as orientation_g
+    from fct_indicator_units
+    where indicator_key = 0
     group by period_end, grouping sets ((icb_code), (place_code), (pcn_code), (provider_code))
 ),
 
