@@ -308,6 +308,7 @@ def sii(
     seed: int = 20_240_401,
     transform: str | None = None,
     batch: int = 500,
+    simulate: str | None = None,
 ) -> pd.DataFrame:
     """Slope and Relative Index of Inequality across deprivation quantiles (PHE `phe_sii`).
 
@@ -332,12 +333,17 @@ def sii(
     RII needs Y₀ > 0 (beyond rounding: 1e-9 of the largest quantile value): it is NaN when the
     fitted Y₀ is not, and its limits are NaN when any simulated Y₀ is not (possible only without a
     transform; the simulated ratio's tails are then unbounded).
+    `simulate`: a boolean column; when given, only groups whose `n_quantiles` rows all hold True get
+    simulated limits (the others keep their SII, RII and Y₀ with NaN limits). The pipeline passes
+    "this quintile's figure is published": a measure whose quintiles are not all shown is withheld
+    (disclosure.suppress_derived), so its limits would be computed only to be thrown away.
     Returns one row per group: sii, sii_lower_95, sii_upper_95, sii_lower_998, sii_upper_998,
     rii (and its four limits) and intercept (Y₀).
     """
     fwd, back = _TRANSFORMS[transform]
     q = pd.to_numeric(frame[quantile].astype("str"), errors="coerce")
     cols = [value, lower, upper, population] + ([denominator] if denominator else [])
+    cols += [simulate] if simulate else []
     data = frame.loc[q.between(1, n_quantiles), by + cols].assign(_q=q.astype("Int64"))
     wide = data.pivot_table(index=by, columns="_q", values=cols, aggfunc="first", dropna=False)
     groups = frame[by].drop_duplicates().set_index(by).index
@@ -361,6 +367,8 @@ def sii(
     result = {f"{m}{s}": np.full(len(wide), np.nan) for m in names for s in ("", *_limit_suffixes())}
     result["intercept"] = np.full(len(wide), np.nan)
     idx = np.flatnonzero(ok)
+    # groups whose limits are simulated: all of `idx`, or those whose quintiles are all `simulate`
+    sim_rows = ok & np.all(grid(simulate) == 1, axis=1) if simulate else ok
     if idx.size:
         a = pop[idx] / pop[idx].sum(axis=1, keepdims=True)
         b = np.cumsum(a, axis=1) - a / 2
@@ -379,12 +387,15 @@ def sii(
         tiny = 1e-9 * np.abs(y[idx]).max(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             result["rii"][idx] = np.where(y0 > tiny, y1 / y0, np.nan)
+        # only the groups to simulate from here on (a group's draws do not depend on the others')
+        keep = sim_rows[idx]
+        idx, coef, c, tiny = idx[keep], coef[keep], c[keep], tiny[keep]
         weights = c * se[idx, None, :]  # G × 2 × Q: how each draw's z-score moves Y₀ and the slope
         ks = [k for level in LEVELS for k in _order_stat_positions(draws, level)]
         keys = [f"{m}{s}" for m in names for s in _limit_suffixes()]
         z32, w32 = z.astype("float32"), weights.astype("float32")
 
-        def simulate(start: int) -> None:
+        def run_batch(start: int) -> None:
             sl = slice(start, start + batch)
             # groups × draws, one BLAS product per coefficient, in float32 to halve memory traffic
             s_int = coef[sl, 0, None].astype("float32") + w32[sl, 0, :] @ z32.T
@@ -396,23 +407,71 @@ def sii(
                 s0, s1 = back(s_int), back(s_int + s_slope)
                 slope = s1 - s0
             # A draw with Y0 <= 0 has no RII; where any draw has one, the simulated ratio's tails are
-            # unbounded (a division by values near zero), so that group gets no RII limits.
-            positive = s0 > tiny[sl, None]
-            defined = np.all(positive, axis=1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ratio = s1 / np.where(positive, s0, np.nan)
-            for i, sim in enumerate((slope, ratio)):
-                part = np.partition(sim, ks, axis=1)[:, ks]
-                if i == 1:
-                    part[~defined] = np.nan
-                for j, k in enumerate(keys[4 * i : 4 * i + 4]):
-                    result[k][idx[sl]] = part[:, j]
+            # unbounded (a division by values near zero), so that group gets no RII limits (and its
+            # ratios are not worked out at all).
+            defined = np.all(s0 > tiny[sl, None], axis=1)
+            part = order_statistics(slope, ks)
+            for j, k in enumerate(keys[:4]):
+                result[k][idx[sl]] = part[:, j]
+            if defined.any():
+                part = order_statistics(s1[defined] / s0[defined], ks)
+                for j, k in enumerate(keys[4:]):
+                    result[k][idx[sl][defined]] = part[:, j]
 
-        # The order statistics dominate (np.partition, which releases the GIL), so batches run on
+        # The order statistics dominate (numpy sorting, which releases the GIL), so batches run on
         # every core; each writes its own groups, and the figures do not depend on the thread count.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-            list(pool.map(simulate, range(0, idx.size, batch)))
+            list(pool.map(run_batch, range(0, idx.size, batch)))
     return pd.DataFrame(result, index=wide.index).reset_index()
+
+
+def order_statistics(sim: np.ndarray, ks: list[int], sample: int = 500) -> np.ndarray:
+    """`np.partition(sim, ks, axis=1)[:, ks]`, exactly, for order statistics near both ends of each row.
+
+    The simulated limits need the 10th and 250th values from each end of 10,000 draws. Partitioning
+    whole rows for them is most of the SII's cost; instead, a threshold on each side is read off the
+    row's first `sample` draws (the draws are independent, so these are a fair sample), and only the
+    values beyond it (about 6% of the row) are partitioned. The k-th smallest value of a row is the
+    k-th smallest of its values below any threshold that more than k values lie below, so the result
+    is the same number. A row where a threshold leaves too few values, with NaN (which
+    np.partition places last) or with a zero among the results (see below) is partitioned whole.
+    """
+    rows, width = sim.shape
+    ks = list(ks)
+    low = sorted({k for k in ks if k < width // 2})
+    high = sorted({width - 1 - k for k in ks if k >= width // 2})  # positions counted from the top
+    # sample ranks with a wide margin: 2.4 times the rank needed, so that more than k values fall
+    # beyond the threshold in all but a vanishing share of rows (the rest take the slow path)
+    m_lo = int(np.ceil((max(low, default=width) + 1) * 2.4 * sample / width))
+    m_hi = int(np.ceil((max(high, default=width) + 1) * 2.4 * sample / width))
+    if width < 4 * sample or 4 * max(m_lo, m_hi) > sample:  # small rows, or ranks far from the ends
+        return np.partition(sim, ks, axis=1)[:, ks]
+    head = np.partition(sim[:, :sample], [m_lo, sample - 1 - m_hi], axis=1)
+    t_lo, t_hi = head[:, m_lo, None], head[:, sample - 1 - m_hi, None]
+    out = np.empty((rows, len(ks)), dtype=sim.dtype)
+    below, above = sim < t_lo, sim > t_hi
+    n_lo, n_hi = below.sum(axis=1), above.sum(axis=1)
+    slow = (n_lo <= max(low)) | (n_hi <= max(high)) | np.isnan(sim).any(axis=1)
+    tails = {}
+    for name, mask, n, want, sign in (("low", below, n_lo, low, 1), ("high", above, n_hi, high, -1)):
+        if slow.any():
+            mask &= ~slow[:, None]
+            n = np.where(slow, 0, n)
+        # each row's values beyond its threshold, left-aligned in a grid padded with +inf
+        values = sim[mask]  # row by row, in order
+        pos = np.arange(values.size) - np.repeat(np.cumsum(n) - n, n)
+        grid_ = np.full((rows, max(int(n.max(initial=0)), max(want) + 1)), np.inf, dtype=sim.dtype)
+        grid_[np.repeat(np.arange(rows), n), pos] = sign * values
+        part = np.partition(grid_, want, axis=1)
+        tails[name] = {k: sign * part[:, k] for k in want}
+    for j, k in enumerate(ks):
+        out[:, j] = tails["low"][k] if k < width // 2 else tails["high"][width - 1 - k]
+    # 0.0 and -0.0 are equal but not the same bits, and which of the two np.partition puts at k
+    # depends on where they lie in the row: such a row is done its way too
+    slow |= (out == 0).any(axis=1)
+    if slow.any():
+        out[slow] = np.partition(sim[slow], ks, axis=1)[:, ks]
+    return out
 
 
 def _limit_suffixes(pairs: bool = False):

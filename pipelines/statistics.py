@@ -165,15 +165,30 @@ def _parent_icb(geography: pd.DataFrame) -> dict[str, dict[str, str]]:
     return out
 
 
-def inequality_summary(df: pd.DataFrame, registry: Registry, *, draws: int = 10_000) -> pd.DataFrame:
-    """SII/RII across IMD quintiles and reference-group gaps, one row per measure (spec/04)."""
+def inequality_summary(
+    df: pd.DataFrame, registry: Registry, *, draws: int = 10_000, shown: np.ndarray | None = None
+) -> pd.DataFrame:
+    """SII/RII across IMD quintiles and reference-group gaps, one row per measure (spec/04).
+
+    `shown` (optional, one flag per row of `df`): whether the row's figure is published unsuppressed.
+    An SII or RII with a quintile not shown is withheld (disclosure.suppress_derived), so its limits
+    are not simulated (they are NaN); every other figure is the same with or without `shown`."""
     ok = np.isin(_meta(df, registry, "kind"), SII_INDICATOR_KINDS) & df["value"].notna().to_numpy()
     parts = []
-    q = df[ok & (df["breakdown"] == "imd_quintile")].copy()
+    sel = ok & (df["breakdown"] == "imd_quintile").to_numpy()
+    q = df[sel].copy()
     # quintile weights: the population (rates) or the number of units (proportions) in each quintile
     q["population"] = q["denominator"]
+    if shown is not None:
+        q["_shown"] = np.asarray(shown, dtype=bool)[sel]
     if len(q):
-        res = methods.sii(q, by=KEY, quantile="breakdown_value", draws=draws)
+        res = methods.sii(
+            q,
+            by=KEY,
+            quantile="breakdown_value",
+            draws=draws,
+            simulate="_shown" if shown is not None else None,
+        )
         for m in ("sii", "rii"):
             part = res[KEY].copy()
             part["dimension"], part["measure"], part["group_value"] = "imd_quintile", m, None
@@ -218,11 +233,16 @@ def inequality_summary(df: pd.DataFrame, registry: Registry, *, draws: int = 10_
     return out.reindex(columns=cols)
 
 
+def add_statistics(raw: pd.DataFrame, registry: Registry, geography: pd.DataFrame) -> pd.DataFrame:
+    """raw counts -> indicator_values_raw: limits, representation ratios, benchmarks, significance."""
+    df = add_limits(raw, registry)
+    df = add_representation_ratio(df, registry)
+    return add_benchmarks(df, registry, geography)
+
+
 def apply_statistics(
     raw: pd.DataFrame, registry: Registry, geography: pd.DataFrame, *, draws: int = 10_000
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """raw counts -> (indicator_values_raw with limits/benchmarks, inequality_summary unsuppressed)."""
-    df = add_limits(raw, registry)
-    df = add_representation_ratio(df, registry)
-    df = add_benchmarks(df, registry, geography)
+    df = add_statistics(raw, registry, geography)
     return df, inequality_summary(df, registry, draws=draws)

@@ -206,6 +206,48 @@ def test_sii_is_seeded_and_batch_independent():
     pd.testing.assert_frame_equal(a, b)
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a).view(f"uint{a.dtype.itemsize * 8}")
+
+
+@pytest.mark.parametrize("case", ["normal", "skewed", "ties", "nan_inf_constant", "float64", "short_rows"])
+def test_order_statistics_are_np_partition_bit_for_bit(case):
+    # The tail shortcut must give exactly np.partition's numbers (the published limits are compared
+    # byte for byte between builds), including the rows it hands back to a whole-row partition.
+    rng = np.random.default_rng(7)
+    width = 300 if case == "short_rows" else 10_000
+    x = rng.standard_normal((400, width)) * rng.random((400, 1)) * 5 + rng.standard_normal((400, 1))
+    if case == "skewed":  # a ratio of draws, like the simulated RII: a long upper tail
+        x = x / (0.02 + rng.random(x.shape))
+    if case == "ties":
+        x = np.round(x, 1)
+    if case == "nan_inf_constant":
+        x[3, 17] = np.nan
+        x[4, : width // 2] = -np.inf
+        x[5] = 2.5
+        x[6, 5000:] = np.inf
+    x = x.astype("float64" if case == "float64" else "float32")
+    ks = [k for level in methods.LEVELS for k in methods._order_stat_positions(width, level)]
+    np.testing.assert_array_equal(
+        _bits(methods.order_statistics(x, ks)), _bits(np.partition(x, ks, axis=1)[:, ks])
+    )
+
+
+def test_sii_simulates_limits_only_for_the_groups_asked():
+    data = SII_IN[SII_IN["transform"] == "none"].copy()
+    everything = methods.sii(data, ["group"]).set_index("group")
+    limits = [c for c in everything.columns if c.startswith(("sii_", "rii_"))]
+    points = ["sii", "rii", "intercept"]
+    skip = everything.index[everything["sii_lower_95"].notna()][0]  # a group that has limits
+    rest = everything.index.drop(skip)
+    data["keep"] = data["group"] != skip
+    data.loc[data["group"] == skip, "keep"] = [True] * 4 + [False] * (int((data["group"] == skip).sum()) - 4)
+    some = methods.sii(data, ["group"], simulate="keep").set_index("group")
+    pd.testing.assert_frame_equal(some.loc[rest], everything.loc[rest])
+    pd.testing.assert_series_equal(some.loc[skip, points], everything.loc[skip, points])
+    assert some.loc[skip, limits].isna().all()  # one quintile not flagged: no limits
+
+
 def test_dsr():
     got = methods.dsr(DSR_IN, ["group"]).set_index("group")
     want = DSR_OUT.set_index("group")

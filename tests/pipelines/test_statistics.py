@@ -125,3 +125,38 @@ def test_sii_only_when_all_five_quintiles_have_a_denominator_of_ten(reg):
     assert list(sii.geography_code) == ["QWE"]
     # falling from 20% (most deprived) to 5% (least): the slope across the ranks is negative
     assert sii.iloc[0].value < -10 and sii.iloc[0].upper_95 < 0
+
+
+def test_sii_limits_skipped_only_where_disclosure_withholds_them(reg):
+    # The pipeline simulates SII/RII limits only for measures whose five quintiles are all shown;
+    # after suppress_derived the summary must be the same as when every group is simulated.
+    from pipelines.disclosure import apply_disclosure_control, suppress_derived
+
+    geo = pd.concat([GEO, pd.DataFrame({"pcn_code": ["U00003"], "place_code": ["WEA"], "icb_code": ["QWE"]})])
+    rows = []
+    # U00002's 4th quintile is below 5 (primary); secondary suppression then takes its smallest other
+    # quintile and, in the place, U00003's (the smaller) cells of the same quintiles; U00001 stays shown
+    for code, level, values in (
+        ("QWE", "icb", [90, 75, 60, 30, 40]),
+        ("U00001", "pcn", [30, 25, 20, 15, 18]),
+        ("U00002", "pcn", [30, 25, 20, 3, 12]),
+        ("U00003", "pcn", [30, 25, 20, 12, 10]),
+    ):
+        rows.append(row("referrals_rejected_pct", level, code, 60, 600))
+        for q, x in enumerate(values, start=1):
+            rows.append(
+                row("referrals_rejected_pct", level, code, x, 120, breakdown="imd_quintile", group=str(q))
+            )
+    raw, full = apply_statistics(pd.DataFrame(rows), reg, geo, draws=2000)
+    units = {i.id: i.unit for i in reg}
+    published = apply_disclosure_control(raw, units, geo)
+    shown = published["suppressed"].isna().to_numpy()
+    assert not shown.all(), "the PCN with a small quintile must have a suppressed row"
+    from pipelines.statistics import inequality_summary
+
+    lean = inequality_summary(raw, reg, draws=2000, shown=shown)
+    sii = lean[lean.measure == "sii"].set_index("geography_code")
+    for code in ("U00002", "U00003"):
+        assert sii.loc[code, ["lower_95", "upper_95"]].isna().all(), code  # not simulated
+    assert sii.loc["U00001", ["lower_95", "upper_95"]].notna().all()
+    pd.testing.assert_frame_equal(suppress_derived(lean, published), suppress_derived(full, published))
