@@ -384,7 +384,15 @@ def suppress_derived(
     for j in (n_quantiles, n_quantiles + 1):  # the group, then the reference group
         hidden |= is_gap & hidden_at(value_codes[j * n_out : (j + 1) * n_out])
 
-    out.loc[hidden, ["value", "lower_95", "upper_95"]] = np.nan
-    previous = out["suppressed"] if "suppressed" in out.columns else pd.Series(None, index=out.index)
-    out["suppressed"] = pd.array(np.where(hidden, DERIVED, previous.astype(object)), dtype="str")
-    return out
+    return withhold(out, hidden)
+
+
+def withhold(summary: pd.DataFrame, hidden: np.ndarray) -> pd.DataFrame:
+    """`summary` (inequality_summary rows, index 0..n-1) with the `hidden` rows withheld: NULL value
+    and limits, `suppressed` = 'derived'. Modifies and returns `summary`."""
+    summary.loc[hidden, ["value", "lower_95", "upper_95"]] = np.nan
+    previous = (
+        summary["suppressed"] if "suppressed" in summary.columns else pd.Series(None, index=summary.index)
+    )
+    summary["suppressed"] = pd.array(np.where(hidden, DERIVED, previous.astype(object)), dtype="str")
+    return summary

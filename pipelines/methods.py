@@ -334,7 +334,8 @@ def sii(
     fitted Y₀ is not, and its limits are NaN when any simulated Y₀ is not (possible only without a
     transform; the simulated ratio's tails are then unbounded).
     `simulate`: a boolean column; when given, only groups whose `n_quantiles` rows all hold True get
-    simulated limits (the others keep their SII, RII and Y₀ with NaN limits). The pipeline passes
+    simulated limits (the others keep their SII, RII and Y₀ with NaN limits), and the result has a
+    column `simulated` saying which. The pipeline passes
     "this quintile's figure is published": a measure whose quintiles are not all shown is withheld
     (disclosure.suppress_derived), so its limits would be computed only to be thrown away.
     Returns one row per group: sii, sii_lower_95, sii_upper_95, sii_lower_998, sii_upper_998,
@@ -422,6 +423,8 @@ def sii(
         # every core; each writes its own groups, and the figures do not depend on the thread count.
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
             list(pool.map(run_batch, range(0, idx.size, batch)))
+    if simulate:
+        result["simulated"] = sim_rows
     return pd.DataFrame(result, index=wide.index).reset_index()
 
 

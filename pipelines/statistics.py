@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines import methods
+from pipelines.disclosure import withhold
 from pipelines.registry import Registry
 
 KEY = ["indicator_id", "period_end", "geography_level", "geography_code"]
@@ -171,16 +172,19 @@ def inequality_summary(
     """SII/RII across IMD quintiles and reference-group gaps, one row per measure (spec/04).
 
     `shown` (optional, one flag per row of `df`): whether the row's figure is published unsuppressed.
-    An SII or RII with a quintile not shown is withheld (disclosure.suppress_derived), so its limits
-    are not simulated (they are NaN); every other figure is the same with or without `shown`."""
+    With it, the measures that use a figure not shown come out withheld, exactly as
+    disclosure.suppress_derived(summary, published) would leave them, but found from the rows they
+    were computed from rather than by looking every key up again; and an SII or RII so withheld
+    is not simulated at all (its limits are most of this function's cost)."""
     ok = np.isin(_meta(df, registry, "kind"), SII_INDICATOR_KINDS) & df["value"].notna().to_numpy()
-    parts = []
+    shown = None if shown is None else np.asarray(shown, dtype=bool)
+    parts, hidden = [], []
     sel = ok & (df["breakdown"] == "imd_quintile").to_numpy()
     q = df[sel].copy()
     # quintile weights: the population (rates) or the number of units (proportions) in each quintile
     q["population"] = q["denominator"]
     if shown is not None:
-        q["_shown"] = np.asarray(shown, dtype=bool)[sel]
+        q["_shown"] = shown[sel]
     if len(q):
         res = methods.sii(
             q,
@@ -197,21 +201,25 @@ def inequality_summary(
                 res[f"{m}_lower_95"],
                 res[f"{m}_upper_95"],
             )
-            parts.append(part[part["value"].notna()])
+            keep = part["value"].notna().to_numpy()
+            parts.append(part[keep])
+            if shown is not None:  # withheld: a quintile not shown, so not simulated either
+                hidden.append(~res["simulated"].to_numpy(dtype=bool)[keep])
     for dim, ref in methods.REFERENCE_GROUPS.items():
-        d = df[ok & (df["breakdown"] == dim)]
+        in_dim = ok & (df["breakdown"] == dim).to_numpy()
+        d = df[in_dim]
         if d.empty:
             continue
-        r = d[d["breakdown_value"] == ref].set_index(KEY)
-        g = d[d["breakdown_value"] != ref]
-        idx = pd.MultiIndex.from_frame(g[KEY])
+        is_ref = (d["breakdown_value"] == ref).to_numpy()
+        r, g = d[is_ref], d[~is_ref]
+        # each group's reference row (position in r, -1 when it has none), looked up once
+        pos = pd.MultiIndex.from_frame(r[KEY]).get_indexer(pd.MultiIndex.from_frame(g[KEY]))
+
+        def of_ref(col: str, r=r, pos=pos) -> np.ndarray:
+            return np.where(pos >= 0, r[col].to_numpy("float64")[pos], np.nan)
+
         gap = methods.reference_gap(
-            g["value"],
-            g["lower_95"],
-            g["upper_95"],
-            r["value"].reindex(idx),
-            r["lower_95"].reindex(idx),
-            r["upper_95"].reindex(idx),
+            g["value"], g["lower_95"], g["upper_95"], of_ref("value"), of_ref("lower_95"), of_ref("upper_95")
         )
         base = g[KEY].reset_index(drop=True)
         for measure, cols in (
@@ -225,12 +233,17 @@ def inequality_summary(
             part["lower_95"] = gap[cols[1]].to_numpy() if cols[1] else np.nan
             part["upper_95"] = gap[cols[2]].to_numpy() if cols[2] else np.nan
             part["significant"] = gap["significant"].to_numpy()
-            parts.append(part[part["value"].notna()])
+            keep = part["value"].notna().to_numpy()
+            parts.append(part[keep])
+            if shown is not None:  # withheld: the group's or its reference group's figure not shown
+                rows_g, rows_r = np.flatnonzero(in_dim)[~is_ref], np.flatnonzero(in_dim)[is_ref]
+                ref_shown = np.where(pos >= 0, shown[rows_r][np.maximum(pos, 0)], False)
+                hidden.append((~shown[rows_g] | ~ref_shown)[keep])
     cols = [*KEY, "dimension", "measure", "group_value", "value", "lower_95", "upper_95", "significant"]
     if not parts:
-        return pd.DataFrame(columns=cols)
-    out = pd.concat(parts, ignore_index=True)
-    return out.reindex(columns=cols)
+        return pd.DataFrame(columns=cols + (["suppressed"] if shown is not None else []))
+    out = pd.concat(parts, ignore_index=True).reindex(columns=cols)
+    return out if shown is None else withhold(out, np.concatenate(hidden))
 
 
 def add_statistics(raw: pd.DataFrame, registry: Registry, geography: pd.DataFrame) -> pd.DataFrame:

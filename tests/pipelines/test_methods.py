@@ -243,6 +243,11 @@ def test_sii_simulates_limits_only_for_the_groups_asked():
     data["keep"] = data["group"] != skip
     data.loc[data["group"] == skip, "keep"] = [True] * 4 + [False] * (int((data["group"] == skip).sum()) - 4)
     some = methods.sii(data, ["group"], simulate="keep").set_index("group")
+    assert not some.loc[skip, "simulated"]
+    assert (
+        some.loc[rest, "simulated"] == everything.loc[rest, "sii"].notna()
+    ).all()  # every group with an SII
+    some = some.drop(columns="simulated")
     pd.testing.assert_frame_equal(some.loc[rest], everything.loc[rest])
     pd.testing.assert_series_equal(some.loc[skip, points], everything.loc[skip, points])
     assert some.loc[skip, limits].isna().all()  # one quintile not flagged: no limits

@@ -128,8 +128,9 @@ def test_sii_only_when_all_five_quintiles_have_a_denominator_of_ten(reg):
 
 
 def test_sii_limits_skipped_only_where_disclosure_withholds_them(reg):
-    # The pipeline simulates SII/RII limits only for measures whose five quintiles are all shown;
-    # after suppress_derived the summary must be the same as when every group is simulated.
+    # The pipeline simulates SII/RII limits only for measures whose five quintiles are all shown,
+    # and withholds measures that use a figure not shown without suppress_derived's key lookups:
+    # the summary must be the one suppress_derived makes of the summary of every group.
     from pipelines.disclosure import apply_disclosure_control, suppress_derived
 
     geo = pd.concat([GEO, pd.DataFrame({"pcn_code": ["U00003"], "place_code": ["WEA"], "icb_code": ["QWE"]})])
@@ -159,4 +160,7 @@ def test_sii_limits_skipped_only_where_disclosure_withholds_them(reg):
     for code in ("U00002", "U00003"):
         assert sii.loc[code, ["lower_95", "upper_95"]].isna().all(), code  # not simulated
     assert sii.loc["U00001", ["lower_95", "upper_95"]].notna().all()
-    pd.testing.assert_frame_equal(suppress_derived(lean, published), suppress_derived(full, published))
+    # withheld as suppress_derived withholds them (which looks each used figure up by its key)
+    pd.testing.assert_frame_equal(lean, suppress_derived(full, published))
+    withheld = lean[lean["suppressed"] == "derived"]
+    assert set(withheld.loc[withheld.measure == "sii", "geography_code"]) == {"U00002", "U00003"}
