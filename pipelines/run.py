@@ -347,6 +347,8 @@ def _statistics_and_disclosure(
         # so the order must not depend on how DuckDB happens to scan (or on the other periods present).
         # Through Arrow: the same frame as .df() (period_end as a timestamp gives its datetime64[us]),
         # in about half the time (2.4 against 4.4 s for 2.4 million rows; the strings are not copied).
+        # Text as pandas categoricals: every selection of rows then takes integer codes, not Arrow
+        # strings (national statistics and disclosure 171 -> 154 s, the same figures).
         raw = (
             con.sql(
                 "select * replace (period_end::timestamp as period_end) from indicator_values_raw "
@@ -355,7 +357,7 @@ def _statistics_and_disclosure(
                 params={"ids": ids},
             )
             .to_arrow_table()
-            .to_pandas()
+            .to_pandas(strings_to_categorical=True)
         )
         raw = add_statistics(raw, registry, geography)
         t1 = time.perf_counter()

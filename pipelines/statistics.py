@@ -177,9 +177,11 @@ def inequality_summary(
     were computed from rather than by looking every key up again; and an SII or RII so withheld
     is not simulated at all (its limits are most of this function's cost)."""
     ok = np.isin(_meta(df, registry, "kind"), SII_INDICATOR_KINDS) & df["value"].notna().to_numpy()
-    shown = None if shown is None else np.asarray(shown, dtype=bool)
+    shown = None if shown is None else np.asarray(shown, dtype=bool)[ok]
+    # the rows and columns used, once: every selection below then copies 10 columns, not all 20
+    df = df.loc[ok, [*KEY, "breakdown", "breakdown_value", "value", "lower_95", "upper_95", "denominator"]]
     parts, hidden = [], []
-    sel = ok & (df["breakdown"] == "imd_quintile").to_numpy()
+    sel = (df["breakdown"] == "imd_quintile").to_numpy()
     q = df[sel].copy()
     # quintile weights: the population (rates) or the number of units (proportions) in each quintile
     q["population"] = q["denominator"]
@@ -206,7 +208,7 @@ def inequality_summary(
             if shown is not None:  # withheld: a quintile not shown, so not simulated either
                 hidden.append(~res["simulated"].to_numpy(dtype=bool)[keep])
     for dim, ref in methods.REFERENCE_GROUPS.items():
-        in_dim = ok & (df["breakdown"] == dim).to_numpy()
+        in_dim = (df["breakdown"] == dim).to_numpy()
         d = df[in_dim]
         if d.empty:
             continue
