@@ -415,7 +415,9 @@ def sii(
             for j, k in enumerate(keys[:4]):
                 result[k][idx[sl]] = part[:, j]
             if defined.any():
-                part = order_statistics(s1[defined] / s0[defined], ks)
+                with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # as before: inf/inf
+                    ratio = s1[defined] / s0[defined]
+                part = order_statistics(ratio, ks)
                 for j, k in enumerate(keys[4:]):
                     result[k][idx[sl][defined]] = part[:, j]
 
