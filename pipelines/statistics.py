@@ -224,6 +224,10 @@ def inequality_summary(
             g["value"], g["lower_95"], g["upper_95"], of_ref("value"), of_ref("lower_95"), of_ref("upper_95")
         )
         base = g[KEY].reset_index(drop=True)
+        if shown is not None:  # withheld: the group's or its reference group's figure not shown
+            rows = np.flatnonzero(in_dim)
+            ref_shown = np.where(pos >= 0, shown[rows[is_ref]][np.maximum(pos, 0)], False)
+            gap_hidden = ~shown[rows[~is_ref]] | ~ref_shown
         for measure, cols in (
             ("gap_abs", ("gap_abs", "gap_abs_lower_95", "gap_abs_upper_95")),
             ("gap_ratio", ("gap_ratio", None, None)),
@@ -237,10 +241,8 @@ def inequality_summary(
             part["significant"] = gap["significant"].to_numpy()
             keep = part["value"].notna().to_numpy()
             parts.append(part[keep])
-            if shown is not None:  # withheld: the group's or its reference group's figure not shown
-                rows_g, rows_r = np.flatnonzero(in_dim)[~is_ref], np.flatnonzero(in_dim)[is_ref]
-                ref_shown = np.where(pos >= 0, shown[rows_r][np.maximum(pos, 0)], False)
-                hidden.append((~shown[rows_g] | ~ref_shown)[keep])
+            if shown is not None:
+                hidden.append(gap_hidden[keep])
     cols = [*KEY, "dimension", "measure", "group_value", "value", "lower_95", "upper_95", "significant"]
     if not parts:
         return pd.DataFrame(columns=cols + (["suppressed"] if shown is not None else []))

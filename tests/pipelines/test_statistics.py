@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 from statsmodels.stats.proportion import proportion_confint
 
+from pipelines.disclosure import apply_disclosure_control, suppress_derived
 from pipelines.registry import load_registry
-from pipelines.statistics import apply_statistics
+from pipelines.statistics import apply_statistics, inequality_summary
 
 PE = dt.date(2026, 10, 31)
 GEO = pd.DataFrame(
@@ -131,8 +132,6 @@ def test_sii_limits_skipped_only_where_disclosure_withholds_them(reg):
     # The pipeline simulates SII/RII limits only for measures whose five quintiles are all shown,
     # and withholds measures that use a figure not shown without suppress_derived's key lookups:
     # the summary must be the one suppress_derived makes of the summary of every group.
-    from pipelines.disclosure import apply_disclosure_control, suppress_derived
-
     geo = pd.concat([GEO, pd.DataFrame({"pcn_code": ["U00003"], "place_code": ["WEA"], "icb_code": ["QWE"]})])
     rows = []
     # U00002's 4th quintile is below 5 (primary); secondary suppression then takes its smallest other
@@ -153,8 +152,6 @@ def test_sii_limits_skipped_only_where_disclosure_withholds_them(reg):
     published = apply_disclosure_control(raw, units, geo)
     shown = published["suppressed"].isna().to_numpy()
     assert not shown.all(), "the PCN with a small quintile must have a suppressed row"
-    from pipelines.statistics import inequality_summary
-
     lean = inequality_summary(raw, reg, draws=2000, shown=shown)
     sii = lean[lean.measure == "sii"].set_index("geography_code")
     for code in ("U00002", "U00003"):
