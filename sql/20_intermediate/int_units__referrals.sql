@@ -56,5 +56,6 @@ final as (
     from units
 )
 
--- not sorted: later layers only join and aggregate it, so a sort here is wasted work
-select * from final
+-- sorted by month alone: a big build makes its facts a month at a time (sql_runner.period_chunks), and
+-- each month's read of this table then skips the other months' row groups (zone maps)
+select * from final order by umid
