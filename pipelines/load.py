@@ -385,6 +385,17 @@ def _build_latest(con) -> None:
             con.execute(load_mhs.latest_sql(table))
 
 
+def drop_snapshots(con) -> None:
+    """Drop the stg_<snapshot>_latest TEMP tables once the staging layer has read them.
+
+    They hold whole rows of every snapshot table, uncompressed in memory, and nothing after staging
+    reads them. Kept, they leave the rest of the build that much less of the memory limit (a national
+    run ran out of memory in the intermediate layer's sorts beside them)."""
+    for table in TABLES.values():
+        if table.kind == "snapshot":
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{ident(load_mhs.stg_name(table.name) + '_latest')}")
+
+
 def _drop_temps(con) -> None:
     for view in ("_load_s", "_load_v"):
         con.execute(f"DROP VIEW IF EXISTS {view}")

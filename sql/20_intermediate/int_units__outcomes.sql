@@ -151,6 +151,6 @@ final as (
     from units
 )
 
--- sorted by month alone: a big build makes its facts a month at a time (sql_runner.period_chunks), and
--- each month's read of this table then skips the other months' row groups (zone maps)
-select * from final order by umid
+-- not sorted: agg_indicator_groups sums the score changes exactly (fixed point), in any order; sorting its
+-- national rows by month for the facts' reads (as the other int_units__* are) cost more than it saved
+select * from final
