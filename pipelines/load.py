@@ -389,8 +389,8 @@ def drop_snapshots(con) -> None:
     """Drop the stg_<snapshot>_latest TEMP tables once the staging layer has read them.
 
     They hold whole rows of every snapshot table, uncompressed in memory, and nothing after staging
-    reads them. Kept, they leave the rest of the build that much less of the memory limit (a national
-    run ran out of memory in the intermediate layer's sorts beside them)."""
+    reads them. Kept, they leave the rest of the build that much less of the memory limit (national
+    run 7 ran out of memory in the intermediate layer while they were held: benchmarks/RESULTS.md §2i)."""
     for table in TABLES.values():
         if table.kind == "snapshot":
             con.execute(f"DROP TABLE IF EXISTS temp.main.{ident(load_mhs.stg_name(table.name) + '_latest')}")
