@@ -393,7 +393,7 @@ def drop_snapshots(con) -> None:
     run 7 ran out of memory in the intermediate layer while they were held: benchmarks/RESULTS.md §2i)."""
     for table in TABLES.values():
         if table.kind == "snapshot":
-            con.execute(f"DROP TABLE IF EXISTS temp.main.{ident(load_mhs.stg_name(table.name) + '_latest')}")
+            con.execute(f"DROP TABLE IF EXISTS temp.main.{ident(load_mhs.latest_name(table.name))}")
 
 
 def _drop_temps(con) -> None:

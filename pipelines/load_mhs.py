@@ -65,6 +65,11 @@ def stg_name(table_name: str) -> str:
     return f"stg_{table_name}"
 
 
+def latest_name(table_name: str) -> str:
+    """The TEMP table of a snapshot table's latest rows (:func:`latest_sql`)."""
+    return f"{stg_name(table_name)}_latest"
+
+
 def load_name(table_name: str) -> str:
     return f"load_{table_name}"
 
@@ -328,7 +333,7 @@ def latest_sql(table: Table) -> str:
     src = load_table(table.name)
     cols = ", ".join(f"t.{ident(n)}" for n, _ in out_columns(table))
     return (
-        f"CREATE OR REPLACE TEMP TABLE {ident(stg_name(table.name) + '_latest')} AS SELECT {cols} FROM {src} t "
+        f"CREATE OR REPLACE TEMP TABLE {ident(latest_name(table.name))} AS SELECT {cols} FROM {src} t "
         f'SEMI JOIN (SELECT arg_max(rowid, (src_month, "UniqSubmissionID", src_file, src_line)) AS r '
         f"FROM {src} WHERE _status = 'loaded' GROUP BY {key}) m ON t.rowid = m.r"
     )
