@@ -9,12 +9,14 @@ How: all fatal checks that need only file names and headers run over the whole i
 broken drop fails in milliseconds. Then, table by table, the months' files are scanned together
 by one INSERT that types every value with TRY_CAST, decides each row's fate and writes it once to
 `load_<table>` (in the `work` database: the pipeline's scratch file, which becomes the next
-incremental run's cache); `stg_<table>` is the view of its loaded rows. Counts, duplicate keys and
-the quarantine are small aggregates over that table. Each batch of files is committed once written:
-a single transaction would keep every numbered CSV batch (an uncompressed TEMP table, dropped once
-appended) until the end, 23 GB of spill for a national inbox. A fatal error rolls back the batch
-under way and empties every table the load made, so a failed load still leaves nothing loaded (and
-the pipeline discards its scratch file anyway).
+incremental run's cache); `stg_<table>` is the view of its loaded rows. Large CSV files (national
+scale) are instead loaded one per scan, as many side by side as DuckDB has threads
+(_insert_files). Counts, duplicate keys and the quarantine are small aggregates over that table.
+Each batch of files is committed once written: a single transaction would keep every numbered CSV
+batch (an uncompressed TEMP table, dropped once appended) until the end, 23 GB of spill for a
+national inbox. A fatal error rolls back the batch under way and empties every table the load
+made, so a failed load still leaves nothing loaded (and the pipeline discards its scratch file
+anyway).
 
 Decisions the spec leaves open (for the README):
 - A zero-byte file has no header; a header-only file has no rows. Either is fatal for a required
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,11 +69,15 @@ from pipelines.load_source import (
 __all__ = ["FatalLoadError", "LoadResult", "load_inbox"]
 
 _MONTH_DIR = re.compile(r"(\d{4})-(\d{2})")
-_SUBS = "_load_subs"
+# Each provider-month's latest submission. In the work database, not TEMP: the connections that
+# load large files side by side (_insert_files) must see it too.
+_SUBS = f"{load_mhs.WORK}._load_subs"
 _DUPS = "_load_dups"
 _BATCH = "_load_batch"
 # Files of one table are scanned together up to this size, so memory stays bounded at national scale.
 _BATCH_BYTES = 1 << 30
+# CSV files this large are loaded one at a time, numbered exactly on the scan, several at once.
+_SINGLE_FILE_BYTES = 16 << 20
 Progress = Callable[[str, int, int], None]  # (what was just done, steps done, steps in all)
 
 
@@ -129,12 +136,14 @@ def load_inbox(
     except FatalLoadError:
         _rollback(con)
         _create_tables(con, keep=False)  # what earlier batches committed goes too: nothing is loaded
+        _drop_temps(con)
         report.write(con, only_fatal=True)
         raise
     except BaseException:
         _rollback(con)
         with suppress(duckdb.Error):  # e.g. the disk is full: the original error is the one to see
             _create_tables(con, keep=False)
+            _drop_temps(con)
         raise
     finally:
         con.execute(f"SET preserve_insertion_order = {str(bool(ordered)).lower()}")
@@ -158,7 +167,7 @@ def _load_all(con, inbox: Path, report: Report, progress: Progress | None, cache
     months = _month_folders(inbox, report)
     plans = [p for folder, umid in months for p in _plan_month(con, inbox, folder, umid, report)]
     refs = _plan_reference(con, inbox, report)
-    con.execute(f'CREATE OR REPLACE TEMP TABLE {_SUBS} (_month INTEGER, "OrgIDProv" VARCHAR, _sub BIGINT)')
+    con.execute(f'CREATE OR REPLACE TABLE {_SUBS} (_month INTEGER, "OrgIDProv" VARCHAR, _sub BIGINT)')
     steps = len(TABLES) + 2
     for i, name in enumerate(TABLES, 1):  # MHS000Header first: it defines the latest submissions
         _load_table(con, name, [p for p in plans if p.table == name], report, cached)
@@ -313,10 +322,14 @@ def _find_unreadable(con, srcs) -> Source | None:
 def _load_table(con, name: str, plans: list[_Planned], report: Report, cached: frozenset[int]) -> None:
     table = TABLES[name]
     present = [p for p in plans if p.res is not None]
-    for batch in _batches([p for p in present if p.umid not in cached]):
+    todo = [p for p in present if p.umid not in cached]
+    single = [p for p in todo if _single(p)] if name != "MHS000Header" else []
+    for batch in _batches([p for p in todo if p not in single]):
         _insert_batch(con, table, batch, report)
         con.execute("COMMIT")  # frees the batch's TEMP copy now, not at the end of the load
         con.execute("BEGIN TRANSACTION")
+    if single:
+        _insert_files(con, table, single, report)
     soft = sorted({n for p in present for n in soft_columns(load_mhs.columns(name), p.res)})
     counts = {}
     if present:
@@ -370,6 +383,44 @@ def _insert_batch(con, table: Table, batch: list[_Planned], report: Report) -> N
         con.execute(f"INSERT INTO {load_mhs.load_table(table.name)} SELECT * FROM {_BATCH}")
         con.execute("SET preserve_insertion_order = true")  # load_inbox restores the caller's setting
         con.execute(f"DROP TABLE {_BATCH}")
+
+
+def _single(p: _Planned) -> bool:
+    return p.src.fmt == "csv" and p.src.path.stat().st_size >= _SINGLE_FILE_BYTES
+
+
+def _insert_files(con, table: Table, plans: list[_Planned], report: Report) -> None:
+    """Load large CSV files one by one, as many at a time as DuckDB has threads.
+
+    A scan of one file numbers its records exactly (load_source.batch_select), so the rows go
+    straight to load_<table>, with no TEMP copy to renumber (number_lines_sql). That numbering
+    keeps the scan on one thread, so files are loaded side by side, each on a connection (cursor)
+    of its own, each committed when written: the caller's transaction is committed first, and a
+    new one begun after, which sees them.
+    """
+    (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
+    con.execute("COMMIT")
+
+    def insert(p: _Planned) -> None:
+        query = load_mhs.validate_query(table, [p.src], p.res, [p.umid], numbered=True)
+        with con.cursor() as cur:
+            cur.execute(load_mhs.insert_sql(load_mhs.status_query(query, _SUBS), table, [p.src]))
+
+    try:
+        with ThreadPoolExecutor(max(1, min(int(threads), len(plans)))) as pool:
+            # Largest first, so the last file to finish is a small one.
+            order = sorted(plans, key=lambda p: -p.src.path.stat().st_size)
+            futures = [(p, pool.submit(insert, p)) for p in order]
+            try:
+                for p, f in futures:
+                    with _reading(con, report, p.umid, table.name, [p.src]):
+                        f.result()
+            except BaseException:
+                for _, f in futures:
+                    f.cancel()
+                raise
+    finally:
+        con.execute("BEGIN TRANSACTION")
 
 
 def _load_reference_file(con, spec, src: Source, res: Resolution, report: Report) -> None:

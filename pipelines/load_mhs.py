@@ -161,8 +161,11 @@ def _prom_layers() -> list[list[str]]:
     ]
 
 
-def validate_query(table: Table, srcs: Sequence[Source], res: Resolution, umids: Sequence[int]) -> str:
-    """The validating query over a batch of one table's files (one file per month, same header)."""
+def validate_query(
+    table: Table, srcs: Sequence[Source], res: Resolution, umids: Sequence[int], *, numbered: bool = False
+) -> str:
+    """The validating query over a batch of one table's files (one file per month, same header).
+    `numbered`: one CSV file, whose `_line` is then its exact file line (load_source.batch_select)."""
     firsts, lasts = _dates(umids)
     context = [
         f"[{', '.join(map(str, umids))}][_fi + 1] AS _month",
@@ -189,7 +192,7 @@ def validate_query(table: Table, srcs: Sequence[Source], res: Resolution, umids:
             )
     layers = _prom_layers() if table.name == "MHS606CodedScoreAssessmentRefer" else []
     return validate_query_generic(
-        batch_select(srcs),
+        batch_select(srcs, numbered=numbered),
         columns(table.name),
         res,
         context=context,
@@ -203,7 +206,7 @@ def validate_query(table: Table, srcs: Sequence[Source], res: Resolution, umids:
 def subs_sql(subs: str, query: str) -> str:
     """Record each provider-month's latest submission: the highest UniqSubmissionID in MHS000Header."""
     return (
-        f'INSERT INTO {ident(subs)} SELECT _month, "OrgIDProv", max("UniqSubmissionID") '
+        f'INSERT INTO {subs} SELECT _month, "OrgIDProv", max("UniqSubmissionID") '
         f"FROM ({query}) WHERE _kerr IS NULL GROUP BY ALL"
     )
 
@@ -229,7 +232,7 @@ def status_query(query: str, subs: str) -> str:
         "CASE WHEN v._kerr IS NOT NULL THEN concat_ws('; ', v._kerr, v._err) "
         "WHEN s._sub IS NULL THEN 'no MHS000Header row for provider ' || v.\"OrgIDProv\" || ' in this month' "
         f"WHEN {sub} > s._sub THEN 'submission ' || {sub} || ' not in MHS000Header (latest is ' || s._sub || ')' "
-        f"ELSE v._err END AS _reason FROM ({query}) v LEFT JOIN {ident(subs)} s "
+        f"ELSE v._err END AS _reason FROM ({query}) v LEFT JOIN {subs} s "
         f'ON s._month = v._month AND s."OrgIDProv" = v."OrgIDProv"'
     )
 

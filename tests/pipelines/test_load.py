@@ -18,7 +18,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.contract import uniq_month_id
+from pipelines import load
+from pipelines.contract import TABLES, uniq_month_id
 from pipelines.load import FatalLoadError, landed_queries, load_inbox
 from pipelines.load_report import LoadAccountingError, check_accounting
 
@@ -115,8 +116,13 @@ def make_inbox(root: Path, months: dict[str, dict[str, list[dict]]], reference=N
     return root
 
 
-@pytest.fixture
-def con():
+@pytest.fixture(params=["batched", "singly"])
+def con(request, monkeypatch):
+    """Every test runs twice: with the small files of a table scanned together (as at demo and icb
+    scale), and with each CSV file loaded on its own, several at once (as nationally: load.py's
+    _SINGLE_FILE_BYTES)."""
+    if request.param == "singly":
+        monkeypatch.setattr(load, "_SINGLE_FILE_BYTES", 0)
     c = duckdb.connect()
     yield c
     c.close()
@@ -335,6 +341,8 @@ def test_a_fatal_file_after_tables_already_written_leaves_nothing_loaded(tmp_pat
         assert con.execute(f'SELECT count(*) FROM "{table}"').fetchone() == (0,), table
     assert con.execute("SELECT count(*) FROM load_report").fetchone() == (1,)  # the fatal row alone
     assert con.execute("SELECT count(*) FROM work.load_MHS101Referral").fetchone() == (0,)
+    work = con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'work'").fetchall()
+    assert {t for (t,) in work} == {f"load_{name}" for name in TABLES}  # no working table left behind
 
 
 def test_unterminated_quote_is_fatal(tmp_path, con):
