@@ -100,8 +100,8 @@ def load_inbox(
     """Load every `YYYY-MM/` folder and `reference/` under `inbox` into tables on `con`.
 
     Creates load_<table> in the `work` database (attaching an in-memory one if `con` has none),
-    stg_<table> (all months, v6 names, typed, with src_month/src_file/src_line), stg_<table>_latest
-    for snapshot tables, and TEMP ref_* tables, load_report and quarantine. The data is committed
+    stg_<table> (all months, v6 names, typed, with src_month/src_file/src_line), the stg_<table>_latest
+    views of snapshot tables, and TEMP ref_* tables, load_report and quarantine. The data is committed
     batch by batch (so `con` must not have a transaction open): on a FatalLoadError(file, problem)
     every one of these tables is emptied again, so nothing is loaded, and load_report holds just
     the 'fatal' row naming the file.
@@ -434,17 +434,6 @@ def _build_latest(con) -> None:
     for table in TABLES.values():
         if table.kind == "snapshot":
             con.execute(load_mhs.latest_sql(table))
-
-
-def drop_snapshots(con) -> None:
-    """Drop the stg_<snapshot>_latest TEMP tables once the staging layer has read them.
-
-    They hold whole rows of every snapshot table, uncompressed in memory, and nothing after staging
-    reads them. Kept, they leave the rest of the build that much less of the memory limit (national
-    run 7 ran out of memory in the intermediate layer while they were held: benchmarks/RESULTS.md §2i)."""
-    for table in TABLES.values():
-        if table.kind == "snapshot":
-            con.execute(f"DROP TABLE IF EXISTS temp.main.{ident(load_mhs.latest_name(table.name))}")
 
 
 def _drop_temps(con) -> None:

@@ -40,7 +40,7 @@ EVENT_DATES = {"MHS201CareContact": "CareContDate", "MHS606CodedScoreAssessmentR
 PROM_EXTRA = ("score", "score_valid", "invalid_reason")
 _PROM_EXTRA_TYPES = ("DOUBLE", "BOOLEAN", "VARCHAR")
 PROVENANCE = (("src_month", "INTEGER"), ("src_file", "VARCHAR"), ("src_line", "BIGINT"))
-# For the *_latest tables: MPI rows are per person per provider, so the provider is part of the key.
+# For the *_latest views: MPI rows are per person per provider, so the provider is part of the key.
 LATEST_KEY = {"MHS001MPI": ("Person_ID", "OrgIDProv")}
 
 
@@ -66,7 +66,7 @@ def stg_name(table_name: str) -> str:
 
 
 def latest_name(table_name: str) -> str:
-    """The TEMP table of a snapshot table's latest rows (:func:`latest_sql`)."""
+    """The TEMP view of a snapshot table's latest rows (:func:`latest_sql`)."""
     return f"{stg_name(table_name)}_latest"
 
 
@@ -330,13 +330,16 @@ def quarantine_sql(table: Table) -> str:
 def latest_sql(table: Table) -> str:
     """stg_<snapshot>_latest: per key, the row from the latest month (then latest submission).
 
+    A view, not a table: staging reads three of the nine (referrals and care plans), each once, and
+    tables held whole rows of every snapshot table in memory (nationally the nine took 29 s to make,
+    and held, they left the build short of memory: benchmarks/RESULTS.md §2h, §2i).
     arg_max over row ids is a narrow hash aggregate; a window over whole rows costs several times more.
     """
     key = ", ".join(ident(k) for k in LATEST_KEY.get(table.name, table.key))
     src = load_table(table.name)
     cols = ", ".join(f"t.{ident(n)}" for n, _ in out_columns(table))
     return (
-        f"CREATE OR REPLACE TEMP TABLE {ident(latest_name(table.name))} AS SELECT {cols} FROM {src} t "
+        f"CREATE OR REPLACE TEMP VIEW {ident(latest_name(table.name))} AS SELECT {cols} FROM {src} t "
         f'SEMI JOIN (SELECT arg_max(rowid, (src_month, "UniqSubmissionID", src_file, src_line)) AS r '
         f"FROM {src} WHERE _status = 'loaded' GROUP BY {key}) m ON t.rowid = m.r"
     )

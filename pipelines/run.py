@@ -24,7 +24,7 @@ from tqdm import tqdm
 from pipelines import incremental, publish
 from pipelines.config import Config
 from pipelines.disclosure import apply_disclosure_control
-from pipelines.load import FatalLoadError, drop_snapshots, load_inbox
+from pipelines.load import FatalLoadError, load_inbox
 from pipelines.registry import load_registry
 from pipelines.runs import RunStats
 from pipelines.sql_runner import DEFAULT_PARAMS, RAW_COLUMNS, SQL_DIR, build_indicators
@@ -179,7 +179,6 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
             if layer.startswith("10_"):  # staging done: decide which periods to rebuild
                 incremental.refine(con, plan)
                 incremental.restrict_months(con, plan)
-                drop_snapshots(con)  # read by staging alone; their memory goes to the build
 
         runs = build_indicators(
             con,
