@@ -253,8 +253,10 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
     )
 
 
-# Published tables are sorted by the keys the dashboard filters on (DuckDB zone maps then prune), in
-# SQL for full and incremental runs alike, so both give the same files.
+# Published tables are sorted by the keys the dashboard filters on (DuckDB zone maps then prune): a
+# full run stores each chunk of the statistics stage sorted, in key order (indicator_chunks), and an
+# incremental run sorts this run's rows with the periods it copies. Either way the rows come out in
+# this order (rows with equal keys, which only inequality_summary has, in no set order).
 SORT_KEYS = {
     # a page reads one indicator, level and breakdown across areas and months: those keys first
     "indicator_values_raw": "indicator_id, geography_level, breakdown, geography_code, breakdown_value, period_end",
@@ -302,25 +304,38 @@ STAGED = {
 
 
 def indicator_chunks(counts: dict[str, int], registry, max_rows: int) -> list[list[str]]:
-    """Indicator ids in registry order, packed into chunks of about `max_rows` raw rows; a ratio
-    indicator always shares its chunk with its source. An indicator larger than `max_rows` is a
-    chunk of its own. Ids in `counts` that the registry lacks come last, one family each."""
-    families: dict[str, list[str]] = {}
+    """Indicator ids in id order, packed into chunks of about `max_rows` raw rows, each a run of
+    consecutive ids; a ratio indicator always shares its chunk with its source. An indicator larger
+    than `max_rows` is a chunk of its own (with its family). Ids in `counts` that the registry lacks
+    are kept too.
+
+    Consecutive ids, in order, because the published tables lead their sort keys with indicator_id
+    (SORT_KEYS): each chunk is stored sorted, so the chunks one after another are sorted as a whole
+    and a full run writes them without sorting again (_write_tables)."""
+    family = {}
     for ind in registry:
-        root = ind.derived_from if ind.kind == "ratio" and ind.derived_from else ind.id
-        families.setdefault(root, []).append(ind.id)
-    known = {i for ids in families.values() for i in ids}
-    for extra in sorted(set(counts) - known):
-        families[extra] = [extra]
+        family[ind.id] = ind.derived_from if ind.kind == "ratio" and ind.derived_from else ind.id
+    ids = sorted({*family, *counts})
+    # runs of consecutive ids that no family straddles: a family's members and every id between them
+    last = {}
+    for n, i in enumerate(ids):
+        last[family.get(i, i)] = n
+    runs: list[list[str]] = []
+    end = -1
+    for n, i in enumerate(ids):
+        if n > end:
+            runs.append([])
+        runs[-1].append(i)
+        end = max(end, last[family.get(i, i)])
     chunks: list[list[str]] = []
     size = 0
-    for ids in families.values():
-        rows = sum(counts.get(i, 0) for i in ids)
+    for run in runs:
+        rows = sum(counts.get(i, 0) for i in run)
         if chunks and size + rows <= max_rows:
-            chunks[-1] += ids
+            chunks[-1] += run
             size += rows
         else:
-            chunks.append(list(ids))
+            chunks.append(list(run))
             size = rows
     return chunks
 
@@ -360,10 +375,15 @@ def _statistics_and_disclosure(
         )
 
     def write(frames: dict[str, pd.DataFrame]) -> None:
+        # Each chunk stored in the published order (see indicator_chunks), sorted here, in this
+        # thread, while the next chunk is computed. Text columns may arrive as categoricals, which
+        # DuckDB sees as ENUMs ordered by category: the keys are sorted as text.
         for name, frame in frames.items():
             names = [c for c, _ in STAGED[name] if c in frame.columns]
             con.register("_frame", frame[names])
-            con.execute(f"insert into _staged_{name} by name select * from _frame")
+            con.execute(
+                f"insert into _staged_{name} by name select * from _frame order by {_text_order(name)}"
+            )
             con.unregister("_frame")
 
     prog.start("statistics")
@@ -417,13 +437,24 @@ def _statistics_and_disclosure(
     prog.record("disclosure", secs["disclosure"], rows=rows["disclosure"], suppressed=rows["suppressed"])
 
 
+def _text_order(name: str) -> str:
+    """SORT_KEYS[name] with each text key cast to VARCHAR."""
+    types = dict(STAGED[name])
+    keys = [k.strip() for k in SORT_KEYS[name].split(",")]
+    return ", ".join(f'"{k}"::varchar' if types[k] == "VARCHAR" else f'"{k}"' for k in keys)
+
+
 def _write_tables(con, registry, plan: incremental.Plan) -> None:
     """The published tables: this run's periods, then (incremental) the earlier ones copied."""
     with incremental.previous_build(con, plan):
         for name in STAGED:
-            # one pass: this run's rows, the earlier periods copied, sorted
-            select = f"select * from (select * from _staged_{name}{incremental.previous_rows(plan, name)})"
-            con.execute(f"create or replace table {name} as {select} order by {SORT_KEYS[name]}")
+            if plan.full:  # the stage tables are already in SORT_KEYS order (indicator_chunks)
+                con.execute(f"create or replace table {name} as select * from _staged_{name}")
+            else:  # one pass: this run's rows, the earlier periods copied, sorted
+                select = (
+                    f"select * from (select * from _staged_{name}{incremental.previous_rows(plan, name)})"
+                )
+                con.execute(f"create or replace table {name} as {select} order by {SORT_KEYS[name]}")
             con.execute(f"drop table _staged_{name}")
         for name in ("load_report", "quarantine"):  # the loader's, kept TEMP while it ran
             con.execute(f"create or replace table main.{name} as select * from temp.main.{name}")

@@ -29,7 +29,7 @@ def test_chunks_keep_each_ratio_with_its_source_and_respect_the_size():
         counts[ind.derived_from] = 10_000
     chunks = run.indicator_chunks(counts, registry, max_rows=2500)
     flat = [i for c in chunks for i in c]
-    assert sorted(flat) == sorted(i.id for i in registry)  # every indicator once
+    assert flat == sorted(i.id for i in registry)  # every indicator once, in id order (SORT_KEYS)
     where = {i: n for n, c in enumerate(chunks) for i in c}
     for ind in ratios:
         assert where[ind.id] == where[ind.derived_from]
@@ -41,6 +41,21 @@ def test_chunks_keep_each_ratio_with_its_source_and_respect_the_size():
     alone = next(c for c in big if ids[0] in c)
     assert [i for i in alone if sizes.get(i)] == [ids[0]]
     assert any("not_in_registry" in c for c in big)
+    assert [i for c in big for i in c] == sorted({*sizes, *(i.id for i in registry)})
+
+
+def test_a_family_is_one_chunk_even_when_other_ids_sort_between_its_members():
+    class Ind:
+        def __init__(self, id, derived_from=None):
+            self.id, self.derived_from = id, derived_from
+            self.kind = "ratio" if derived_from else "rate"
+
+    registry = [Ind("a_rate"), Ind("b_other"), Ind("c_ratio", derived_from="a_rate"), Ind("d_last")]
+    counts = {"a_rate": 10, "b_other": 10, "d_last": 10}
+    assert run.indicator_chunks(counts, registry, max_rows=10) == [
+        ["a_rate", "b_other", "c_ratio"],
+        ["d_last"],
+    ]
 
 
 def _staged(source: duckdb.DuckDBPyConnection, tmp_path, name: str) -> duckdb.DuckDBPyConnection:
@@ -79,6 +94,19 @@ def test_chunked_statistics_and_disclosure_publish_what_one_pass_does(demo_wareh
         assert len(a) > 1000, name
         # exact: the same rows with the same values, suppression flags and all
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=name)
+        # stored in the published order, chunk after chunk: a full run writes them without a sort
+        stored = chunked.execute(f"select {run.SORT_KEYS[name]} from _staged_{name}").df()
+        ordered = chunked.execute(f"select {run.SORT_KEYS[name]} from _staged_{name} order by all").df()
+        pd.testing.assert_frame_equal(stored, ordered, check_exact=True, obj=f"{name} order")
+
+
+def test_a_full_build_publishes_its_tables_in_key_order(demo_warehouse):
+    con = duckdb.connect(str(demo_warehouse / "current.duckdb"), read_only=True)
+    for name, keys in run.SORT_KEYS.items():
+        stored = con.execute(f"select {keys} from {name}").df()
+        ordered = con.execute(f"select {keys} from {name} order by all").df()
+        assert len(stored) > 1000, name
+        pd.testing.assert_frame_equal(stored, ordered, check_exact=True, obj=name)
 
 
 # ---------------------------------------------------------------------------------------------
