@@ -39,8 +39,9 @@ Decisions the spec leaves open (for the README):
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -390,37 +391,51 @@ def _single(p: _Planned) -> bool:
 
 
 def _insert_files(con, table: Table, plans: list[_Planned], report: Report) -> None:
-    """Load large CSV files one by one, as many at a time as DuckDB has threads.
+    """Load large CSV files one per scan, as many scans at a time as DuckDB has threads.
 
     A scan of one file numbers its records exactly (load_source.batch_select), so the rows go
     straight to load_<table>, with no TEMP copy to renumber (number_lines_sql). That numbering
     keeps the scan on one thread, so files are loaded side by side, each on a connection (cursor)
     of its own, each committed when written: the caller's transaction is committed first, and a
-    new one begun after, which sees them.
+    new one begun after, which sees them. The first file to fail stops the others (the scans under
+    way are interrupted, the rest not started) and is the one reported.
     """
     (threads,) = con.execute("SELECT current_setting('threads')").fetchone()
     con.execute("COMMIT")
+    running: dict[int, duckdb.DuckDBPyConnection] = {}  # the cursors at work, to interrupt on failure
+    lock = threading.Lock()
 
     def insert(p: _Planned) -> None:
         query = load_mhs.validate_query(table, [p.src], p.res, [p.umid], numbered=True)
         with con.cursor() as cur:
-            cur.execute(load_mhs.insert_sql(load_mhs.status_query(query, _SUBS), table, [p.src]))
-
-    try:
-        with ThreadPoolExecutor(max(1, min(int(threads), len(plans)))) as pool:
-            # Largest first, so the last file to finish is a small one.
-            order = sorted(plans, key=lambda p: -p.src.path.stat().st_size)
-            futures = [(p, pool.submit(insert, p)) for p in order]
+            with lock:
+                running[id(p)] = cur
             try:
-                for p, f in futures:
-                    with _reading(con, report, p.umid, table.name, [p.src]):
-                        f.result()
-            except BaseException:
-                for _, f in futures:
+                cur.execute(load_mhs.insert_sql(load_mhs.status_query(query, _SUBS), table, [p.src]))
+            finally:
+                with lock:
+                    running.pop(id(p))
+
+    # Largest first, so the last file to finish is a small one.
+    order = sorted(plans, key=lambda p: -p.src.path.stat().st_size)
+    with ThreadPoolExecutor(max(1, min(int(threads), len(plans)))) as pool:
+        futures = {pool.submit(insert, p): p for p in order}
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        finally:  # a failure, or Ctrl-C: stop the others before the pool waits for them
+            failed = [f for f in futures if f.done() and not f.cancelled() and f.exception()]
+            if failed or not all(f.done() for f in futures):
+                for f in futures:
                     f.cancel()
-                raise
-    finally:
-        con.execute("BEGIN TRANSACTION")
+                with lock:
+                    for cur in running.values():
+                        cur.interrupt()
+        if failed:
+            first = min(failed, key=lambda f: order.index(futures[f]))
+            p = futures[first]
+            with _reading(con, report, p.umid, table.name, [p.src]):
+                first.result()
+    con.execute("BEGIN TRANSACTION")
 
 
 def _load_reference_file(con, spec, src: Source, res: Resolution, report: Report) -> None:

@@ -165,7 +165,8 @@ def validate_query(
     table: Table, srcs: Sequence[Source], res: Resolution, umids: Sequence[int], *, numbered: bool = False
 ) -> str:
     """The validating query over a batch of one table's files (one file per month, same header).
-    `numbered`: one CSV file, whose `_line` is then its exact file line (load_source.batch_select)."""
+    `numbered`: one CSV file, whose `_line` is then its line in the file, numbered on the scan
+    (load_source.batch_select says when the two can differ)."""
     firsts, lasts = _dates(umids)
     context = [
         f"[{', '.join(map(str, umids))}][_fi + 1] AS _month",

@@ -305,9 +305,10 @@ STAGED = {
 
 def indicator_chunks(counts: dict[str, int], registry, max_rows: int) -> list[list[str]]:
     """Indicator ids in id order, packed into chunks of about `max_rows` raw rows, each a run of
-    consecutive ids; a ratio indicator always shares its chunk with its source. An indicator larger
-    than `max_rows` is a chunk of its own (with its family). Ids in `counts` that the registry lacks
-    are kept too.
+    consecutive ids; a ratio indicator always shares its chunk with its source, and with any ids
+    that sort between the two (so such a run may exceed `max_rows`; the one ratio of the registry
+    sorts next to its source). A run larger than `max_rows` is a chunk of its own. Ids in `counts`
+    that the registry lacks are kept too.
 
     Consecutive ids, in order, because the published tables lead their sort keys with indicator_id
     (SORT_KEYS): each chunk is stored sorted, so the chunks one after another are sorted as a whole
@@ -446,9 +447,12 @@ def _text_order(name: str) -> str:
 
 def _write_tables(con, registry, plan: incremental.Plan) -> None:
     """The published tables: this run's periods, then (incremental) the earlier ones copied."""
+    # Stored order is kept only with DuckDB's default preserve_insertion_order (a global setting,
+    # which the loader switches and restores): without it, sort as an incremental run does.
+    (in_order,) = con.execute("select current_setting('preserve_insertion_order')").fetchone()
     with incremental.previous_build(con, plan):
         for name in STAGED:
-            if plan.full:  # the stage tables are already in SORT_KEYS order (indicator_chunks)
+            if plan.full and in_order:  # the stage tables are already in SORT_KEYS order (indicator_chunks)
                 con.execute(f"create or replace table {name} as select * from _staged_{name}")
             else:  # one pass: this run's rows, the earlier periods copied, sorted
                 select = (
