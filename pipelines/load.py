@@ -9,9 +9,9 @@ How: all fatal checks that need only file names and headers run over the whole i
 broken drop fails in milliseconds. Then, table by table, the months' files are scanned together
 by one INSERT that types every value with TRY_CAST, decides each row's fate and writes it once to
 `load_<table>` (in the `work` database: the pipeline's scratch file, which becomes the next
-incremental run's cache); `stg_<table>` is the view of its loaded rows. Large CSV files (national
-scale) are instead loaded one per scan, as many side by side as DuckDB has threads
-(_insert_files). Counts, duplicate keys and the quarantine are small aggregates over that table.
+incremental run's cache); `stg_<table>` is the view of its loaded rows. (Large CSV files, at
+national scale, are instead loaded one per scan, as many side by side as DuckDB has threads:
+_insert_files.) Counts, duplicate keys and the quarantine are small aggregates over load_<table>.
 Each batch of files is committed once written: a single transaction would keep every numbered CSV
 batch (an uncompressed TEMP table, dropped once appended) until the end, 23 GB of spill for a
 national inbox. A fatal error rolls back the batch under way and empties every table the load
@@ -324,8 +324,9 @@ def _load_table(con, name: str, plans: list[_Planned], report: Report, cached: f
     table = TABLES[name]
     present = [p for p in plans if p.res is not None]
     todo = [p for p in present if p.umid not in cached]
+    # The header always goes in batches: _insert_batch is what fills _SUBS from it.
     single = [p for p in todo if _single(p)] if name != "MHS000Header" else []
-    for batch in _batches([p for p in todo if p not in single]):
+    for batch in _batches([p for p in todo if not any(p is q for q in single)]):
         _insert_batch(con, table, batch, report)
         con.execute("COMMIT")  # frees the batch's TEMP copy now, not at the end of the load
         con.execute("BEGIN TRANSACTION")
