@@ -109,8 +109,10 @@ def load_inbox(
 
     `cached`: UniqMonthIDs whose files are unchanged since `work`'s load tables were filled (an
     incremental run's cache). Their rows are kept as they are and their files are not read again;
-    every other month's rows are deleted and loaded afresh. Counts, duplicate checks, quarantine,
-    load_report and the latest snapshots are then made over all months, exactly as in a full load.
+    every other month's rows are deleted and loaded afresh. Counts, quarantine, load_report and the
+    latest snapshots are then made over all months, exactly as in a full load; repeated keys are
+    looked for in the re-read months only, since a key can only repeat within one file (the cached
+    rows' duplicates were rejected when they were loaded, and the cache keeps that fate).
     """
     inbox = Path(inbox)
     (attached,) = con.execute(
@@ -335,8 +337,9 @@ def _load_table(con, name: str, plans: list[_Planned], report: Report, cached: f
     soft = sorted({n for p in present for n in soft_columns(load_mhs.columns(name), p.res)})
     counts = {}
     if present:
-        if con.execute(load_mhs.dups_check_sql(table)).fetchone()[0]:
-            con.execute(load_mhs.dups_sql(_DUPS, table))
+        fresh = sorted({p.umid for p in todo}) if cached else None  # cached months: checked before
+        if con.execute(load_mhs.dups_check_sql(table, fresh)).fetchone()[0]:
+            con.execute(load_mhs.dups_sql(_DUPS, table, fresh))
             con.execute(load_mhs.reject_dups_sql(_DUPS, table))
         counts = {r[0]: r[1:] for r in con.execute(load_mhs.counts_sql(table, soft)).fetchall()}
     for p in plans:

@@ -285,22 +285,28 @@ def counts_sql(table: Table, soft: Sequence[str]) -> str:
     return f"SELECT src_file, {', '.join(items)} FROM {load_table(table.name)} GROUP BY ALL"
 
 
-def dups_check_sql(table: Table) -> str:
+def _fresh(months: Sequence[int] | None) -> str:
+    """Loaded rows of the months re-read by this run (None = every month). Repeated keys are looked
+    for only there: a duplicate is a key repeated within one file, and the rows of an incremental
+    run's cached months had theirs rejected when they were loaded (the cache keeps each row's fate)."""
+    if months is None:
+        return "_status = 'loaded'"
+    return f"_status = 'loaded' AND src_month IN ({', '.join(str(int(m)) for m in months) or 'NULL'})"
+
+
+def dups_check_sql(table: Table, months: Sequence[int] | None = None) -> str:
     """Cheap test for repeated keys: distinct hashes on one integer column (a collision only costs
     the exact query in dups_sql, which then finds nothing)."""
     key = ", ".join(["src_file", *(ident(k) for k in dup_key(table))])
-    return (
-        f"SELECT count(*) - count(DISTINCT hash({key})) FROM {load_table(table.name)} "
-        "WHERE _status = 'loaded'"
-    )
+    return f"SELECT count(*) - count(DISTINCT hash({key})) FROM {load_table(table.name)} WHERE {_fresh(months)}"
 
 
-def dups_sql(temp: str, table: Table) -> str:
+def dups_sql(temp: str, table: Table, months: Sequence[int] | None = None) -> str:
     """Keys loaded more than once from one file and submission, with the first line holding each."""
     key = ", ".join(ident(k) for k in dup_key(table))
     return (
         f"CREATE OR REPLACE TEMP TABLE {ident(temp)} AS SELECT src_file, {key}, min(src_line) AS _first "
-        f"FROM {load_table(table.name)} WHERE _status = 'loaded' GROUP BY ALL HAVING count(*) > 1"
+        f"FROM {load_table(table.name)} WHERE {_fresh(months)} GROUP BY ALL HAVING count(*) > 1"
     )
 
 

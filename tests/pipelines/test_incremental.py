@@ -27,6 +27,8 @@ KEYS = {
     "inequality_summary": "indicator_id, period_end, geography_level, geography_code, dimension, measure, group_value",
     "provider_pcns": "provider_code, pcn_code",
     "load_report": "file",
+    # every rejected row, with its reason (duplicate keys of the new month are found among its rows alone)
+    "quarantine": "file, line_number",
 }
 
 
@@ -172,6 +174,10 @@ def test_a_resubmitted_month_and_a_backdated_rejection_match_a_full_rebuild(grow
         inbox / resubmitted / "MHS201CareContact.csv", lambda r: None if r["UniqCareContID"][-1] == "7" else r
     )
     assert dropped > 100
+    # ... and one contact sent twice: the duplicate key is found among the re-read month's rows
+    contacts = inbox / resubmitted / "MHS201CareContact.csv"
+    lines = contacts.read_text(encoding="utf-8").splitlines(keepends=True)
+    contacts.write_text("".join([*lines, lines[1]]), encoding="utf-8")
     # The latest month rejects a referral received over a year earlier: a latest-version change that
     # reaches back to the month it was received (referrals_rejected_pct is by received month).
     latest = inbox / months[-1] / "MHS101Referral.csv"
@@ -195,6 +201,12 @@ def test_a_resubmitted_month_and_a_backdated_rejection_match_a_full_rebuild(grow
     assert load["months_from_cache"] == len(months) - 2, "both changed months are read again, the rest cached"
     from_umid = int(stats.message.split("incremental from UniqMonthID ")[1].split(":")[0])
     assert from_umid <= uniq_month_id(y, m), "the backdated rejection must reach back to its received month"
+    with duckdb.connect(str(wh / "current.duckdb"), read_only=True) as con:
+        (dup,) = con.execute(
+            "select count(*) from quarantine where file = ? and line_number = ? and reason like 'duplicate key%'",
+            [f"{resubmitted}/MHS201CareContact.csv", len(lines) + 1],
+        ).fetchone()
+    assert dup == 1, "the re-sent line of the resubmitted month is rejected as a duplicate"
     run_pipeline(inbox, tmp_path / "full")
     assert differences(wh / "current.duckdb", tmp_path / "full" / "current.duckdb") == {}
 
