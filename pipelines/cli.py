@@ -129,7 +129,10 @@ def pipeline_run(inbox, warehouse, quiet, if_changed, full) -> None:
 
     cfg = _config(inbox, warehouse)
     outcome = run_once(
-        cfg, lambda c, h: run_pipeline(c, progress=not quiet, full=full, hashed=h), trigger="manual", force=not if_changed
+        cfg,
+        lambda c, h: run_pipeline(c, progress=not quiet, full=full, hashed=h),
+        trigger="manual",
+        force=not if_changed,
     )
     if outcome.status == "skipped" and if_changed:
         click.echo(f"skipped: {outcome.message}")

@@ -298,7 +298,9 @@ def dups_check_sql(table: Table, months: Sequence[int] | None = None) -> str:
     """Cheap test for repeated keys: distinct hashes on one integer column (a collision only costs
     the exact query in dups_sql, which then finds nothing)."""
     key = ", ".join(["src_file", *(ident(k) for k in dup_key(table))])
-    return f"SELECT count(*) - count(DISTINCT hash({key})) FROM {load_table(table.name)} WHERE {_fresh(months)}"
+    return (
+        f"SELECT count(*) - count(DISTINCT hash({key})) FROM {load_table(table.name)} WHERE {_fresh(months)}"
+    )
 
 
 def dups_sql(temp: str, table: Table, months: Sequence[int] | None = None) -> str:
