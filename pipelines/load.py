@@ -338,7 +338,7 @@ def _load_table(con, name: str, plans: list[_Planned], report: Report, cached: f
     counts = {}
     if present:
         fresh = sorted({p.umid for p in todo}) if cached else None  # cached months: checked before
-        if con.execute(load_mhs.dups_check_sql(table, fresh)).fetchone()[0]:
+        if fresh != [] and con.execute(load_mhs.dups_check_sql(table, fresh)).fetchone()[0]:
             con.execute(load_mhs.dups_sql(_DUPS, table, fresh))
             con.execute(load_mhs.reject_dups_sql(_DUPS, table))
         counts = {r[0]: r[1:] for r in con.execute(load_mhs.counts_sql(table, soft)).fetchall()}
