@@ -15,16 +15,19 @@ published rows from the live build. Four inputs reach back before their own mont
   submission and its first contact or PROM. A change of end date alone moves *M* to the earlier of
   the old and new end dates. An agreed care plan (also latest-version data) that is new, gone or
   changed moves the four-week wait's *M* (and only its: no other indicator reads care plans) to the
-  earliest of its old and new created and last-updated dates, where that clock can stop.
+  earliest of its old and new created and last-updated dates, where that clock can stop, or to the
+  first month (the run stays incremental: a plan reviewed today may have been created years ago).
+  Once the four-week wait's units are worked out again from there, *M* moves on to the first period
+  whose units differ from the previous build's (:func:`settle_plan_family`).
 - a contact id sent again in a later month replaces the earlier version (stg_contacts), so a changed
   month holding an id that other months also hold moves *M* to the earliest of those months.
 - `provider_pcns` is a lookup over all periods; it is rebuilt from per-period code pairs.
 
 What the previous build knew is kept in `<warehouse>/state/current/`: a JSON of the build id, a
 fingerprint of code, SQL, registry and disclosure settings, and each inbox entry's hash; a Parquet of
-each referral's row hash, end date and floor; and the (provider, PCN, period) pairs. Those files hold
-pseudonymous referral ids, so they live beside the builds (as private as the inbox), never in a
-published build. Anything unexpected — no state, a state from another build than the live one (a
+each referral's row hash, end date and floor; the (provider, PCN, period) pairs; and per period a
+digest of the four-week wait's units. Those files hold pseudonymous referral ids, so they live beside
+the builds (as private as the inbox), never in a published build. Anything unexpected — no state, a state from another build than the live one (a
 rollback, a crash between publish and saving state), a different fingerprint, a removed month, changed
 reference data — gives a full rebuild, and the run log says why. tests/pipelines/test_incremental.py
 checks incremental results against full rebuilds, row for row.
@@ -218,18 +221,65 @@ def refine(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
         {"m": changed},
     ).fetchone()
     cutoff = min(u for u in (p.from_umid, ref_floor, contact_floor) if u is not None)
-    first = min(cutoff, plan_floor) if plan_floor is not None else cutoff
     (first_loaded,) = con.execute("select min(umid) from stg_months").fetchone()
-    if first_loaded is None or first <= first_loaded:
-        p.to_full(
-            p.reason + "; changed referrals, care plans or re-sent contacts reach back to the first month"
-        )
+    if first_loaded is None or cutoff <= first_loaded:
+        p.to_full(p.reason + "; changed referrals or re-sent contacts reach back to the first month")
         return
+    # The care-plan family alone may reach back to the first month and still be an incremental run:
+    # settle_plan_family then rebuilds only the periods whose four-week wait units really changed.
+    first = max(min(cutoff, plan_floor), first_loaded) if plan_floor is not None else cutoff
     if cutoff < p.from_umid:  # type: ignore[operator]
         p.reason += f"; changed referrals or re-sent contacts reach back to UniqMonthID {cutoff}"
     if first < cutoff:
         p.reason += f"; changed care plans reach back to UniqMonthID {first} (four-week wait only)"
     p.from_umid, p.cutoff_umid = first, cutoff
+
+
+# Per period, the four-week wait's units: how many, and the sum of their row hashes (the same rows in
+# any order give the same sum). A period with the same count and sum as the previous build's has the
+# same units, so the same figures: the facts add only characteristics and geography as at the period,
+# which no input before the cutoff changed.
+_WAIT_DIGEST = f"""
+select umid, count(*) as n, sum(hash(u)::hugeint) as digest
+from {PLAN_FAMILY} as u
+group by umid
+"""
+
+
+def settle_plan_family(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
+    """After the intermediate layer: the care-plan family's periods are rebuilt only from the first one
+    whose units differ from the previous build's (``four_week_wait.parquet``), not from the earliest
+    date a changed care plan holds. A care plan updated today but created two years ago changes no
+    clock that had already stopped on another plan, a contact or a PROM; without this every such update
+    would rebuild the four-week wait back to its created month. Leaves ``_inc_waits`` (every period's
+    digest) for :func:`write_state`."""
+    con.execute(f"create or replace temp table _inc_waits as {_WAIT_DIGEST}")
+    if p.full:
+        return
+    old = str(p.state_dir / "four_week_wait.parquet")  # type: ignore[operator]
+    reached = p.from_umid
+    if reached is not None and p.cutoff_umid is not None and reached < p.cutoff_umid:
+        (first_changed,) = con.execute(
+            """select min(coalesce(n.umid, o.umid)) from (select * from _inc_waits where umid < $cut) as n
+               full join (select * from read_parquet($old) where umid >= $from and umid < $cut) as o
+                   on n.umid = o.umid
+               where n.n is distinct from o.n or n.digest is distinct from o.digest""",
+            {"old": old, "from": reached, "cut": p.cutoff_umid},
+        ).fetchone()
+        settled = first_changed if first_changed is not None else p.cutoff_umid
+        if settled > reached:
+            p.from_umid = settled
+            if settled < p.cutoff_umid:
+                p.reason += f", but its units change only from UniqMonthID {settled}"
+            else:
+                p.reason += ", but change none of its units before the others'"
+            con.execute("delete from _inc_months where umid < $u", {"u": settled})
+            con.execute("create or replace temp table stg_months as select * from _inc_months order by umid")
+    # the periods this run did not build keep the previous build's digests
+    con.execute(
+        "insert into _inc_waits select umid, n, digest from read_parquet($old) where umid < $u",
+        {"old": old, "u": reached},
+    )
 
 
 def restrict_months(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
@@ -384,6 +434,7 @@ def write_state(
         os.replace(work, folder / LOAD_CACHE)
     con.execute(f"copy _inc_referrals to '{folder / 'referrals.parquet'}' (format parquet)")
     con.execute(f"copy _inc_plans to '{folder / 'plans.parquet'}' (format parquet)")
+    con.execute(f"copy _inc_waits to '{folder / 'four_week_wait.parquet'}' (format parquet)")
     con.execute(f"copy _inc_provider_pcns to '{folder / 'provider_pcns.parquet'}' (format parquet)")
     (folder / "state.json").write_text(
         json.dumps({"build_id": build_id, "fingerprint": fp, "entries": entries})

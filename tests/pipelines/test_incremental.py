@@ -211,6 +211,65 @@ def test_a_resubmitted_month_and_a_backdated_rejection_match_a_full_rebuild(grow
     assert differences(wh / "current.duckdb", tmp_path / "full" / "current.duckdb") == {}
 
 
+def test_changed_care_plans_rebuild_the_four_week_wait_only_where_its_units_change(
+    grown, tmp_path, run_pipeline
+):
+    """Care plans are latest-version data, and a plan reviewed today is re-sent with a new last-updated
+    date however long ago it was created. Such a change may reach back to the first month: the run
+    stays incremental, works out the four-week wait's units again from there, and rebuilds its
+    figures from the first period whose units changed."""
+    src_inbox, src_wh, _, _ = grown
+    inbox, wh = tmp_path / "inbox", tmp_path / "wh"
+    shutil.copytree(src_inbox, inbox)
+    shutil.copytree(src_wh, wh, symlinks=True)
+    months = _months(inbox)
+    latest, first, year_ago = months[-1], months[0], months[-12]
+    plans, day = inbox / latest / "MHS008CarePlanType.csv", f"{latest}-15"
+    # plans created in the first month, reviewed now: they reach back to the first month
+    reviewed = _rewrite(
+        plans,
+        lambda r: {**r, "CarePlanLastUpdateDate": day} if r["CarePlanCreatDate"].startswith(first) else r,
+    )
+    # plans created a year ago, re-sent as created now: clocks that stopped on them stop later
+    moved = _rewrite(
+        plans,
+        lambda r: (
+            {**r, "CarePlanCreatDate": day, "CarePlanLastUpdateDate": day}
+            if r["CarePlanCreatDate"].startswith(year_ago)
+            else r
+        ),
+    )
+    assert reviewed > 0 and moved >= 20
+    before = current_build(wh).path
+
+    stats = run_pipeline(inbox, wh)
+    assert "incremental from UniqMonthID" in stats.message, stats.message
+    assert f"changed care plans reach back to UniqMonthID {uniq_month_id(*map(int, first.split('-')))}" in (
+        stats.message
+    )
+    build = [e for e in _log(wh) if e["stage"] == "build"][-1]
+    run_pipeline(inbox, tmp_path / "full")
+    assert differences(wh / "current.duckdb", tmp_path / "full" / "current.duckdb") == {}
+
+    # The case is a real one: four-week wait figures changed before the other indicators' first
+    # rebuilt period, and the run rebuilt them from there, but not from the first month.
+    con = duckdb.connect()
+    con.execute(f"attach '{before}' as old (read_only)")
+    con.execute(f"attach '{tmp_path / 'full' / 'current.duckdb'}' as new (read_only)")
+    (changed,) = con.execute(
+        """select min(n.period_end) from new.indicator_values_raw as n
+           left join old.indicator_values_raw as o
+               using (indicator_id, period_end, geography_level, geography_code, breakdown, breakdown_value)
+           where n.indicator_id like 'four_week%'
+               and (o.indicator_id is null or n.numerator <> o.numerator or n.denominator <> o.denominator)"""
+    ).fetchone()
+    con.close()
+    assert changed is not None
+    changed_umid = uniq_month_id(changed.year, changed.month)
+    assert changed_umid < build["cutoff_umid"], "a four-week wait figure changed before the cutoff"
+    assert uniq_month_id(*map(int, first.split("-"))) < build["from_umid"] <= changed_umid
+
+
 def test_a_failed_run_keeps_the_saved_state_of_the_live_build(grown, tmp_path, run_pipeline):
     from pipelines.load import FatalLoadError
 
