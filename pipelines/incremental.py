@@ -27,10 +27,11 @@ What the previous build knew is kept in `<warehouse>/state/current/`: a JSON of 
 fingerprint of code, SQL, registry and disclosure settings, and each inbox entry's hash; a Parquet of
 each referral's row hash, end date and floor; the (provider, PCN, period) pairs; and per period a
 digest of the four-week wait's units. Those files hold pseudonymous referral ids, so they live beside
-the builds (as private as the inbox), never in a published build. Anything unexpected — no state, a state from another build than the live one (a
-rollback, a crash between publish and saving state), a different fingerprint, a removed month, changed
-reference data — gives a full rebuild, and the run log says why. tests/pipelines/test_incremental.py
-checks incremental results against full rebuilds, row for row.
+the builds (as private as the inbox), never in a published build. Anything unexpected — no state, a
+state from another build than the live one (a rollback, a crash between publish and saving state), a
+different fingerprint, a removed month, changed reference data — gives a full rebuild, and the run log
+says why. tests/pipelines/test_incremental.py checks incremental results against full rebuilds, row
+for row.
 """
 
 from __future__ import annotations
@@ -235,12 +236,13 @@ def refine(con: duckdb.DuckDBPyConnection, p: Plan) -> None:
     p.from_umid, p.cutoff_umid = first, cutoff
 
 
-# Per period, the four-week wait's units: how many, and the sum of their row hashes (the same rows in
-# any order give the same sum). A period with the same count and sum as the previous build's has the
-# same units, so the same figures: the facts add only characteristics and geography as at the period,
-# which no input before the cutoff changed.
+# Per period, the four-week wait's units: how many, and the sum of their row hashes modulo 2^64 (the
+# same rows in any order give the same sum; kept in 64 bits, since Parquet would store a HUGEINT as a
+# DOUBLE and round it). A period with the same count and sum as the previous build's has the same
+# units, so the same figures: the facts add only characteristics and geography as at the period, which
+# no input before the cutoff changed.
 _WAIT_DIGEST = f"""
-select umid, count(*) as n, sum(hash(u)::hugeint) as digest
+select umid, count(*) as n, (sum(hash(u)::hugeint) % 18446744073709551616)::ubigint as digest
 from {PLAN_FAMILY} as u
 group by umid
 """

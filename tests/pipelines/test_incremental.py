@@ -268,6 +268,11 @@ def test_changed_care_plans_rebuild_the_four_week_wait_only_where_its_units_chan
     changed_umid = uniq_month_id(changed.year, changed.month)
     assert changed_umid < build["cutoff_umid"], "a four-week wait figure changed before the cutoff"
     assert uniq_month_id(*map(int, first.split("-"))) < build["from_umid"] <= changed_umid
+    # the digests are saved exactly (a HUGEINT would go to Parquet as a rounded DOUBLE)
+    saved = wh / "state" / "current" / "four_week_wait.parquet"
+    assert duckdb.sql(f"select distinct typeof(digest) from read_parquet('{saved}')").fetchall() == [
+        ("UBIGINT",)
+    ]
 
 
 def test_a_failed_run_keeps_the_saved_state_of_the_live_build(grown, tmp_path, run_pipeline):
