@@ -286,9 +286,10 @@ def counts_sql(table: Table, soft: Sequence[str]) -> str:
 
 
 def _fresh(months: Sequence[int] | None) -> str:
-    """Loaded rows of the months re-read by this run (None = every month; never empty). Repeated keys are looked
-    for only there: a duplicate is a key repeated within one file, and the rows of an incremental
-    run's cached months had theirs rejected when they were loaded (the cache keeps each row's fate)."""
+    """Loaded rows of the months re-read by this run (None = every month; never empty). Repeated
+    keys are looked for only there: a duplicate is a key repeated within one file, and the rows of an
+    incremental run's cached months had theirs rejected when they were loaded (the cache keeps each
+    row's fate)."""
     if months is None:
         return "_status = 'loaded'"
     return f"_status = 'loaded' AND src_month IN ({', '.join(str(int(m)) for m in months)})"
